@@ -1,0 +1,155 @@
+"""RunConfig: one frozen, fully resolved description of a training run.
+
+Everything that changes what a run computes lives here, and nothing else does: the canonical JSON
+of a RunConfig is hashed into the run's identity (``config_hash``), so two claims that need the
+same run share it, and a finished run is found again instead of being retrained.
+Training code reads these models; it never sees claims.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Frozen):
+    """The network and its knobs (DESIGN.md §4, §5)."""
+
+    arch: Literal["alexnet", "cifar_fig1", "cifar_lrn"] = Field(
+        "alexnet",
+        description="alexnet: the two-tower ImageNet net; cifar_fig1: the four-layer Figure-1 net; "
+        "cifar_lrn: the cuda-convnet CIFAR-10 net of the LRN pair",
+    )
+    activation: Literal["relu", "tanh"] = "relu"
+    lrn: bool = True
+    lrn_alpha_over_n: bool = Field(
+        True, description="divide alpha by the window size n, as cuda-convnet, Caffe and PyTorch do"
+    )
+    pooling: Literal["overlapping", "non_overlapping"] = "overlapping"
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    remove_conv: Literal[3, 4] | None = None
+    towers: Literal[1, 2] = 2
+    width: float = Field(1.0, gt=0.0, le=4.0, description="multiplier on every layer's channels")
+    fc_width: int | None = Field(None, gt=0, description="fc6/fc7 units; default 4096 × width")
+    input_size: int = Field(224, ge=16)
+    num_classes: int | None = Field(None, ge=2, description="None: the data set's class count")
+    init: Literal["paper", "torch"] = Field(
+        "paper", description="paper: N(0, init_std) weights and bias 1 where the paper puts it"
+    )
+    init_std: float = Field(0.01, gt=0.0)
+    bias_one: float = Field(1.0, description="bias value the paper uses in conv2, conv4, conv5, fc6, fc7")
+
+
+class SyntheticConfig(_Frozen):
+    """The embedded default data set: generated, deterministic, no download."""
+
+    classes: int = Field(10, ge=2, le=40)
+    train_per_class: int = Field(200, ge=1)
+    val_per_class: int = Field(50, ge=1)
+    size: int = Field(64, ge=32)
+    seed: int = 0
+
+
+class DataConfig(_Frozen):
+    """Where images come from, which subset, and the paper's preprocessing (DESIGN.md §4)."""
+
+    source: Literal["synthetic", "imagefolder", "ilsvrc2012", "cifar_python"] = "synthetic"
+    path: str | None = None
+    synthetic: SyntheticConfig = SyntheticConfig()
+    classes: int | list[str] | None = Field(None, description="a number of classes, or their names/wnids")
+    images_per_class: int | None = Field(None, ge=1)
+    val_images_per_class: int | None = Field(None, ge=1)
+    subset_seed: int = 0
+    resize: int | None = Field(None, ge=8, description="stored size S (shorter side, then centre crop)")
+    crop: int | None = Field(None, ge=8, description="random training crop C; None: no crop")
+    flip: bool = True
+    mean_subtract: bool = True
+    pca_noise: float = Field(0.0, ge=0.0, description="std of the PCA colour noise alpha; 0 = off")
+    eval_crops: Literal[1, 10] = 1
+    normalise: Literal["paper", "unit"] = Field(
+        "paper",
+        description="paper: x - per-pixel mean image (0-255 units); unit: also divide by the training "
+        "set's per-channel std (for nets with PyTorch's default init)",
+    )
+    max_bad_fraction: float = Field(0.01, ge=0.0, le=1.0)
+
+
+class TrainConfig(_Frozen):
+    """Optimisation and schedule: SGD with momentum and weight decay, as in the paper."""
+
+    epochs: int = Field(90, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(0.01, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0)
+    schedule: Literal["constant", "step", "plateau"] = "plateau"
+    step_epochs: int = Field(30, ge=1, description="step schedule: divide by 10 every this many epochs")
+    plateau_patience: int = Field(3, ge=0)
+    warmup_epochs: int = Field(0, ge=0)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    eval_train: bool = Field(
+        False, description="measure error on the whole training set each epoch (Figure 1's metric)"
+    )
+    stop_at_train_error: float | None = Field(
+        None, gt=0.0, le=100.0, description="end the run once the training error (%) reaches this"
+    )
+
+
+class RunConfig(_Frozen):
+    """A single training run: what the executor hands to ``train``."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
+    init_from: str | None = Field(
+        None, description="config hash of a finished run whose weights start this one (fine-tuning)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        if self.data.source != "synthetic" and not self.data.path:
+            raise ValueError(f"data.source {self.data.source!r} needs data.path")
+        return self
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    def flat_params(self) -> dict[str, str]:
+        """The config as MLflow params: dotted keys, string values."""
+        flat = flatten(self.model_dump(mode="json"))
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override nested mappings key by key; anything else is replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

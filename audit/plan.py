@@ -1,0 +1,161 @@
+"""The plan: claims × profile × variants × seeds (× learning-rate grid) → deduplicated RunConfigs.
+
+Nothing trains here. Identical configs collapse into one run that serves every claim needing it
+(the unmodified baseline serves several claims), and ``audit plan`` prints this matrix before
+``audit run`` executes exactly it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from audit.config import RunConfig, deep_merge
+from audit.spec import Claim, SpecError
+
+
+@dataclass(frozen=True)
+class Role:
+    """Why a run is in the plan: which claim, variant, seed and (grid) learning rate."""
+
+    claim: str
+    variant: str
+    seed: int
+    lr: float | None = None
+
+
+@dataclass
+class PlannedRun:
+    config: RunConfig
+    roles: list[Role] = field(default_factory=list)
+
+    @property
+    def config_hash(self) -> str:
+        return self.config.config_hash
+
+    @property
+    def claims(self) -> list[str]:
+        return sorted({r.claim for r in self.roles})
+
+    @property
+    def shared(self) -> bool:
+        return len(self.claims) > 1
+
+
+@dataclass
+class Plan:
+    profile: str
+    runs: dict[str, PlannedRun] = field(default_factory=dict)  # config hash → run, in dependency order
+    entries: int = 0
+
+    def add(self, config: RunConfig, role: Role) -> None:
+        self.entries += 1
+        run = self.runs.setdefault(config.config_hash, PlannedRun(config))
+        if role not in run.roles:
+            run.roles.append(role)
+
+    def ordered(self) -> list[PlannedRun]:
+        """Runs whose weights others start from come first."""
+        done: set[str] = set()
+        out: list[PlannedRun] = []
+
+        def visit(run: PlannedRun) -> None:
+            if run.config_hash in done:
+                return
+            if run.config.init_from and run.config.init_from in self.runs:
+                visit(self.runs[run.config.init_from])
+            done.add(run.config_hash)
+            out.append(run)
+
+        for run in self.runs.values():
+            visit(run)
+        return out
+
+
+def detect_source(path: str) -> str:
+    """Guess a data layout from what lies at ``path`` (the data package checks it for real)."""
+    p = Path(path)
+    if (p / "data_batch_1").exists() or (p / "cifar-10-batches-py").exists():
+        return "cifar_python"
+    val = p / "val"
+    markers = ("LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.txt")
+    if any((p / m).exists() or (val / m).exists() for m in markers):
+        return "ilsvrc2012"
+    return "imagefolder"
+
+
+def _data_override(data_path: str | None) -> dict[str, Any]:
+    if data_path is None:
+        return {}
+    absolute = str(Path(data_path).expanduser().resolve())
+    return {"data": {"path": absolute, "source": detect_source(absolute)}}
+
+
+def resolve(claim: Claim, profile: str, variant: str, seed: int, lr: float | None,
+            data_path: str | None) -> RunConfig:
+    """One fully resolved RunConfig; init_from still names a variant (fixed up by the caller)."""
+    tree = deep_merge(claim.run_overrides(profile, variant), _data_override(data_path))
+    tree["seed"] = seed
+    if lr is not None:
+        tree = deep_merge(tree, {"train": {"lr": lr}})
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise SpecError(f"claim {claim.id}, profile {profile}, variant {variant}: "
+                        f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}") from None
+
+
+def _grid(claim: Claim, profile: str, variant: str) -> list[float | None]:
+    return list(claim.profiles[profile].lr_grid.get(variant) or [None])
+
+
+def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | None = None,
+               data_path: str | None = None) -> Plan:
+    """Expand claims into runs; ``profile`` None means each claim's default (smoke)."""
+    names = {profile or c.default_profile() for c in claims}
+    plan = Plan(profile=profile or "/".join(sorted(names)))
+    for claim in claims:
+        pname = profile or claim.default_profile()
+        if pname not in claim.profiles:
+            raise SpecError(f"claim {claim.id} has no profile {pname!r} "
+                            f"(it has: {', '.join(claim.profiles)})")
+        prof = claim.profiles[pname]
+        if prof.needs_data_path and data_path is None and not prof.data.get("path"):
+            raise SpecError(f"claim {claim.id}, profile {pname}: needs --data PATH ({prof.description})")
+        k = seeds or prof.seeds
+        for seed in range(k):
+            resolved: dict[str, RunConfig] = {}
+            for variant in _variant_order(claim):
+                for lr in _grid(claim, pname, variant):
+                    config = resolve(claim, pname, variant, seed, lr, data_path)
+                    parent = claim.variants[variant].init_from
+                    if parent:
+                        config = config.model_copy(update={"init_from": resolved[parent].config_hash})
+                    resolved.setdefault(variant, config)
+                    plan.add(config, Role(claim.id, variant, seed, lr))
+    return plan
+
+
+def _variant_order(claim: Claim) -> list[str]:
+    """Variants that others initialise from come first."""
+    order: list[str] = []
+
+    def visit(name: str, trail: tuple[str, ...] = ()) -> None:
+        if name in order:
+            return
+        if name in trail:
+            raise SpecError(f"claim {claim.id}: init_from forms a cycle through {name!r}")
+        parent = claim.variants[name].init_from
+        if parent:
+            if parent not in claim.variants:
+                raise SpecError(f"claim {claim.id}: variant {name} init_from {parent!r} is not a variant")
+            visit(parent, trail + (name,))
+        order.append(name)
+
+    for name in claim.variants:
+        visit(name)
+    return order

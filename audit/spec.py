@@ -1,0 +1,271 @@
+"""Claim files: YAML parsed into typed, checked models.
+
+A claim file is data, never code. It is read with PyYAML's safe loader, validated by pydantic with
+unknown keys rejected, and every problem is reported as ``FILE:LINE: key: message`` so a user can
+jump straight to it. Overrides (base, variants, profiles) are checked here too, by merging them
+onto the defaults and validating the resulting RunConfig, so a typo fails before anything trains.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from audit.config import RunConfig, deep_merge
+
+MEASURE_KINDS = ("final", "best", "epochs_to_threshold", "overfitting_gap", "colour_index")
+
+
+class SpecError(Exception):
+    """A user mistake in a claim file; ``str()`` is one line naming file, line and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Overrides(_Strict):
+    """Partial RunConfig: nested mappings that are merged onto the defaults."""
+
+    model: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    train: dict[str, Any] = {}
+    init_from: str | None = Field(None, description="variant whose finished run initialises this one")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (("model", self.model), ("data", self.data), ("train", self.train)) if v}
+
+
+class Paper(_Strict):
+    section: str
+    quote: str
+    numbers: dict[str, float | str] = {}
+    measured_on: str = ""
+    context: str = Field("", description="what later work found (context, not a target)")
+
+
+class Measure(_Strict):
+    """One measurement: a number per run, compared between two variants paired by seed."""
+
+    id: str
+    kind: Literal["final", "best", "epochs_to_threshold", "overfitting_gap", "colour_index"] = "final"
+    metric: str = "val_top1_error"
+    baseline_metric: str | None = Field(None, description="compare against another metric of the baseline run")
+    threshold: float | None = Field(None, description="epochs_to_threshold: the metric value to reach")
+    treatment: str
+    baseline: str
+    scale: Literal["difference", "ratio"] = "difference"
+    expect: Literal["increase", "decrease"]
+    paper: float | None = None
+    smallest_effect: float = Field(gt=0, description="difference: same units; ratio: a factor > 1")
+    unit: str = "pp"
+    label: str = ""
+
+    def additive(self, x: float | None) -> float | None:
+        """A number on the scale the statistics use: log for ratios, as is for differences."""
+        if x is None:
+            return None
+        return math.log(x) if self.scale == "ratio" else x
+
+    @model_validator(mode="after")
+    def _check(self) -> Measure:
+        if self.kind == "epochs_to_threshold" and self.threshold is None:
+            raise ValueError("kind epochs_to_threshold needs a threshold")
+        if self.scale == "ratio" and self.smallest_effect <= 1:
+            raise ValueError("a ratio's smallest_effect is a factor > 1")
+        return self
+
+
+class Profile(Overrides):
+    """A scale tier: overrides for every variant, seeds, and an optional learning-rate grid."""
+
+    extends: str | None = Field(None, description="a shared preset: profiles/NAME.yaml beside the claim")
+    description: str = ""
+    seeds: int = Field(3, ge=1)
+    scientific: bool = Field(True, description="False: the pipeline is proven, no scientific verdict")
+    comparable_with_paper: bool = False
+    needs_data_path: bool = False
+    variants: dict[str, Overrides] = {}
+    lr_grid: dict[str, list[float]] = Field(
+        {}, description="per variant: learning rates tried; the one with the best first measure is chosen"
+    )
+
+
+class Claim(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str
+    paper: Paper
+    base: Overrides = Overrides()
+    variants: dict[str, Overrides]
+    measure: list[Measure] = Field(min_length=1)
+    profiles: dict[str, Profile] = Field(min_length=1)
+    notes: str = ""
+
+    @field_validator("variants")
+    @classmethod
+    def _two_variants(cls, v: dict[str, Overrides]) -> dict[str, Overrides]:
+        if len(v) < 2:
+            raise ValueError("a claim compares at least two variants")
+        return v
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Claim:
+        for m in self.measure:
+            for role in ("treatment", "baseline"):
+                if getattr(m, role) not in self.variants:
+                    raise ValueError(f"measure {m.id}: {role} {getattr(m, role)!r} is not a variant")
+        for name, prof in self.profiles.items():
+            for v in list(prof.variants) + list(prof.lr_grid):
+                if v not in self.variants:
+                    raise ValueError(f"profile {name}: {v!r} is not a variant")
+        return self
+
+    def default_profile(self) -> str:
+        return "smoke" if "smoke" in self.profiles else next(iter(self.profiles))
+
+    def run_overrides(self, profile: str, variant: str) -> dict[str, Any]:
+        """base ← profile ← variant ← profile's variant overrides, as one nested dict."""
+        prof = self.profiles[profile]
+        merged: dict[str, Any] = {}
+        for layer in (self.base, prof, self.variants[variant], prof.variants.get(variant, Overrides())):
+            merged = deep_merge(merged, layer.as_dict())
+        return merged
+
+
+# ---------------------------------------------------------------- loading with line numbers
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...] = (), index: dict | None = None) -> dict:
+    """Map every key path in a YAML document to its 1-based line."""
+    index = {} if index is None else index
+    index.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            index[path + (key,)] = key_node.start_mark.line + 1
+            _line_index(value_node, path + (key,), index)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            index[path + (i,)] = item.start_mark.line + 1
+            _line_index(item, path + (i,), index)
+    return index
+
+
+def _locate(index: dict, loc: tuple[Any, ...]) -> int:
+    """The line of the deepest known prefix of ``loc``."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in index:
+            return index[loc[:end]]
+    return 1
+
+
+def _first_error(exc: ValidationError) -> dict[str, Any]:
+    """The most useful error first: a misspelt key explains the 'missing' one it causes."""
+    errors = exc.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def _read_yaml(path: Path) -> tuple[Any, dict]:
+    """Safe-load a YAML file and index the line of every key path."""
+    if not path.is_file():
+        raise SpecError(f"{path}:1: file not found")
+    text = path.read_text()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{path}:{line}: YAML syntax: {problem}") from None
+    return raw, (_line_index(node) if node is not None else {})
+
+
+def _validate(model: type[BaseModel], raw: Any, path: Path, index: dict, where: tuple[Any, ...] = ()) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = _first_error(exc)
+        loc = where + tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top)"
+        raise SpecError(f"{path}:{_locate(index, loc)}: {key}: {_message(err)}") from None
+
+
+def load_preset(claim_path: Path, name: str, profile: str, line: int) -> dict[str, Any]:
+    """A shared profile from ``profiles/NAME.yaml`` beside the claim file (``extends: NAME``)."""
+    path = claim_path.parent / "profiles" / f"{name}.yaml"
+    if not path.is_file():
+        raise SpecError(f"{claim_path}:{line}: profiles.{profile}.extends: no preset file {path}")
+    raw, index = _read_yaml(path)
+    if not isinstance(raw, dict) or profile not in raw:
+        raise SpecError(f"{path}:1: preset {name!r} has no profile {profile!r}")
+    checked = _validate(Profile, raw[profile], path, index, (profile,))
+    _check_overrides_of([((profile,), checked)], path, index)
+    return raw[profile]
+
+
+def load_claim(path: str | Path) -> Claim:
+    """Parse and check one claim file; raise SpecError naming file, line and key."""
+    path = Path(path)
+    raw, index = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}:1: a claim file is a mapping of keys (id, title, paper, ...)")
+    profiles = raw.get("profiles")
+    if isinstance(profiles, dict):
+        for name, own in profiles.items():
+            if isinstance(own, dict) and isinstance(own.get("extends"), str):
+                preset = load_preset(path, own["extends"], name, index.get(("profiles", name, "extends"), 1))
+                profiles[name] = deep_merge(preset, own)
+    claim = _validate(Claim, raw, path, index)
+    _check_overrides(claim, path, index)
+    return claim
+
+
+def _check_overrides(claim: Claim, path: Path, index: dict) -> None:
+    """Every override must merge into a valid RunConfig: unknown keys and bad values fail here."""
+    sections: list[tuple[tuple[Any, ...], Overrides]] = [(("base",), claim.base)]
+    sections += [(("variants", n), v) for n, v in claim.variants.items()]
+    for pname, prof in claim.profiles.items():
+        sections.append((("profiles", pname), prof))
+        sections += [(("profiles", pname, "variants", n), v) for n, v in prof.variants.items()]
+    _check_overrides_of(sections, path, index)
+
+
+def _check_overrides_of(sections: list[tuple[tuple[Any, ...], Overrides]], path: Path, index: dict) -> None:
+    for where, overrides in sections:
+        probe = deep_merge({"data": {"path": "."}}, overrides.as_dict())
+        _validate(RunConfig, probe, path, index, where)
+
+
+def find_claim_files(paths: list[str | Path]) -> list[Path]:
+    """Expand directories to their *.yaml files; keep explicit files as given."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
+        else:
+            files.append(p)
+    return files
+
+
+def load_claims(paths: list[str | Path]) -> list[Claim]:
+    claims = [load_claim(f) for f in find_claim_files(paths)]
+    seen: dict[str, int] = {}
+    for c in claims:
+        seen[c.id] = seen.get(c.id, 0) + 1
+    dupes = [k for k, n in seen.items() if n > 1]
+    if dupes:
+        raise SpecError(f"claim id {dupes[0]!r} is defined twice")
+    return claims

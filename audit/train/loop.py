@@ -1,0 +1,182 @@
+"""The training loop: one RunConfig in, per-epoch metrics out. Knows nothing about claims.
+
+Lean on purpose (nanoGPT-style): data are uint8 tensors in memory, augmentation happens on whole
+batches, and the loop is SGD with momentum and weight decay under a step or plateau schedule.
+A seed fixes initialisation (torch's global RNG) and the data order and augmentation stream (one
+``torch.Generator``), so two variants with the same seed see the same images in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audit.config import RunConfig, TrainConfig
+from audit.data import Augmenter, Dataset, load_dataset
+from audit.models import build_model
+
+
+class RunLogger(Protocol):
+    """Where the loop reports; the executor connects it to tracking."""
+
+    def dataset(self, info: dict[str, str], manifest: Path | None) -> None: ...
+    def epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
+    def artifact(self, path: Path) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    status: str                     # finished / diverged
+    epochs: int
+    last: dict[str, float] = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+
+def device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def _autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+
+def _lr_at(cfg: TrainConfig, base_lr: float, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up, then the step schedule; the plateau schedule scales base_lr from outside."""
+    lr = base_lr
+    if cfg.schedule == "step":
+        lr *= 0.1 ** (epoch // cfg.step_epochs)
+    if epoch < cfg.warmup_epochs:
+        lr *= (epoch * steps_per_epoch + step + 1) / (cfg.warmup_epochs * steps_per_epoch)
+    return lr
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset, split: str, aug: Augmenter, cfg: RunConfig,
+             device: torch.device, batch: int = 500) -> dict[str, float]:
+    """Loss, top-1 and top-5 error (%) on a whole split; 10-crop averages the softmax."""
+    model.eval()
+    part = data.train if split == "train" else data.val
+    n, loss_sum, top1, top5 = len(part.y), 0.0, 0, 0
+    k = min(5, len(data.classes))
+    for i in range(0, n, batch):
+        x = aug.eval_batch(part.x[i:i + batch].to(device))
+        y = part.y[i:i + batch].to(device)
+        views = x if x.dim() == 5 else x.unsqueeze(0)
+        with _autocast(cfg.train, device):
+            probs = torch.stack([F.softmax(model(_fmt(v, cfg)).float(), dim=1) for v in views]).mean(0)
+        loss_sum += F.nll_loss(torch.log(probs.clamp_min(1e-12)), y, reduction="sum").item()
+        ranked = probs.topk(k, dim=1).indices
+        top1 += (ranked[:, 0] == y).sum().item()
+        top5 += (ranked == y[:, None]).any(dim=1).sum().item()
+    return {f"{split}_loss": loss_sum / n, f"{split}_top1_error": 100.0 * (1 - top1 / n),
+            f"{split}_top5_error": 100.0 * (1 - top5 / n)}
+
+
+def _fmt(x: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if cfg.train.channels_last else x
+
+
+def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path | None = None) -> TrainResult:
+    """Train one run to the end (or to divergence / the stop threshold) and save its final weights."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = load_dataset(cfg.data, workdir / "cache")
+    logger.dataset({"name": data.name, "fingerprint": data.fingerprint, "classes": str(len(data.classes)),
+                    "train_images": str(len(data.train.y)), "val_images": str(len(data.val.y)),
+                    "bad_files": str(len(data.bad_files)), "device": device_name()}, data.manifest_path)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, len(data.classes))
+    ckpt_dir = workdir / "checkpoints" / cfg.config_hash
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if init_weights is not None:
+        _load_backbone(model, init_weights)
+    model.to(device)
+    if cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+    _save_first_layer(model, ckpt_dir / "conv1_init.npy", logger)
+
+    aug = Augmenter(cfg.data, data, cfg.model.input_size)
+    gen = torch.Generator().manual_seed(10_007 * cfg.seed + 1)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
+                          weight_decay=cfg.train.weight_decay)
+    base_lr, best_val, stale = cfg.train.lr, math.inf, 0
+    n = len(data.train.y)
+    steps = max(1, n // cfg.train.batch_size)  # drop the last partial batch: fixed shapes, fixed cost
+    status, last, epoch = "finished", {}, 0
+
+    for epoch in range(cfg.train.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+        for step in range(steps):
+            lr = _lr_at(cfg.train, base_lr, epoch, step, steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = order[step * cfg.train.batch_size:(step + 1) * cfg.train.batch_size]
+            x = _fmt(aug.train_batch(data.train.x[idx].to(device), gen), cfg)
+            y = data.train.y[idx].to(device)
+            with _autocast(cfg.train, device):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach()
+            correct += (logits.argmax(1) == y).sum()
+        train_loss = loss_sum.item() / steps
+        metrics = {"train_loss": train_loss,
+                   "train_top1_error": 100.0 * (1 - correct.item() / (steps * cfg.train.batch_size)),
+                   "lr": lr}
+        if not math.isfinite(train_loss):
+            status = "diverged"
+        else:
+            metrics.update(evaluate(model, data, "val", aug, cfg, device))
+            if cfg.train.eval_train:
+                clean = evaluate(model, data, "train", aug, cfg, device)
+                metrics.update({"train_loss": clean["train_loss"], "train_top1_error": clean["train_top1_error"],
+                                "train_top5_error": clean["train_top5_error"], "train_loss_running": train_loss})
+        metrics["epoch_seconds"] = time.perf_counter() - t0
+        logger.epoch(epoch + 1, metrics)
+        last = metrics
+        if status == "diverged":
+            break
+        if cfg.train.schedule == "plateau" and epoch + 1 >= cfg.train.warmup_epochs:
+            if metrics["val_top1_error"] < best_val - 1e-9:
+                best_val, stale = metrics["val_top1_error"], 0
+            else:
+                stale += 1
+                if stale > cfg.train.plateau_patience:
+                    base_lr, stale = base_lr * 0.1, 0
+        stop = cfg.train.stop_at_train_error
+        if stop is not None and metrics["train_top1_error"] <= stop:
+            break
+
+    final = ckpt_dir / "final.pt"
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, final)
+    _save_first_layer(model, ckpt_dir / "conv1_final.npy", logger)
+    return TrainResult(status, epoch + 1, last, final)
+
+
+def _save_first_layer(model: nn.Module, path: Path, logger: RunLogger) -> None:
+    """The conv1 filters, for Figure-3-style grids and the colour analysis."""
+    conv1 = getattr(model, "conv1", None)
+    if isinstance(conv1, nn.Conv2d):
+        np.save(path, conv1.weight.detach().float().cpu().numpy())
+        logger.artifact(path)
+
+
+def _load_backbone(model: nn.Module, weights: Path) -> None:
+    """Start from another run's weights; layers whose shapes differ (the classifier) stay fresh."""
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(usable, strict=False)
