@@ -17,9 +17,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from audit import estimate
 from audit.spec import SpecError, find_claim_files, load_claims
 
-console = Console(stderr=False, highlight=False)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 DEFAULT_CLAIMS = "claims"
 
 
@@ -28,7 +29,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from audit.data import DataError
+        from audit.data.errors import DataError
 
         try:
             return fn(*args, **kwargs)
@@ -112,15 +113,27 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_pa
 
     _, _, the_plan = _plan(specs, profile, seeds, data_path)
     tracker = Tracker(tracking_uri)
-    table = Table("config", "claims", "variant", "seed", "lr", "shared", "status", title=f"profile {the_plan.profile}")
+    measured, sizes = estimate.rates_from_store(tracker.runs_frame())
+    rates = {**estimate.load_rates(), **measured}
+    table = Table("config", "claims", "variant", "seed", "lr", "shared", "status", "estimate",
+                  title=f"profile {the_plan.profile}")
+    total, unknown = 0.0, 0
     for run in the_plan.ordered():
         found = tracker.find(run.config_hash)
+        done = found is not None and found.status in ("finished", "diverged")
+        seconds = None if done else estimate.estimate_seconds(run.config, rates, sizes)
+        total += seconds or 0.0
+        unknown += int(not done and seconds is None)
         role = run.roles[0]
         lr = f"{role.lr:g}" if role.lr is not None else ""
         table.add_row(run.config_hash, ",".join(run.claims), role.variant, str(role.seed), lr,
-                      "yes" if run.shared else "", found.status if found else "to train")
+                      "yes" if run.shared else "", found.status if found else "to train",
+                      "" if done else estimate.human(seconds))
     console.print(table)
-    console.print(f"{the_plan.entries} planned (claim, variant, seed) entries → {len(the_plan.runs)} distinct runs")
+    console.print(f"{the_plan.entries} planned (claim, variant, seed) entries → {len(the_plan.runs)} distinct runs; "
+                  f"estimated training time at most {estimate.human(total)}"
+                  + (f" (+ {unknown} runs with no measured rate)" if unknown else "")
+                  + " from rates measured by bench/audit.py and by finished runs in this store")
 
 
 @main.command()
@@ -130,16 +143,33 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_pa
 @data_option
 @uri_option
 @runs_option
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine (--jobs runs at once); ray: one Ray task per run.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
+              help="Local executor: runs trained at once, each in its own worker process.")
+@click.option("--address", default=None, help="Ray executor: the cluster to join (default: start a local one).")
+@click.option("--gpus-per-run", type=click.IntRange(0), default=None,
+              help="GPUs per run (Ray requests them per task). N > 1 without --placement two-device runs N "
+                   "data-parallel ranks (DDP; gloo processes on a CPU-only machine).")
+@click.option("--cpus-per-run", type=click.IntRange(1), default=None,
+              help="CPU threads per run (Ray: CPUs requested per task; default 1 there, cores/jobs locally).")
+@click.option("--placement", type=click.Choice(["single", "two-device"]), default="single", show_default=True,
+              help="two-device: tower A on one GPU, tower B on another (the paper's model parallelism).")
 @user_errors
 def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_path: str | None,
-        tracking_uri: str | None, runs_dir: str) -> None:
-    """Run claim specs: plan, reuse finished runs, train the rest, log everything to MLflow."""
-    from audit.executors.local import execute
-    from audit.track import Tracker
+        tracking_uri: str | None, runs_dir: str, executor: str, jobs: int, address: str | None,
+        gpus_per_run: int | None, cpus_per_run: int | None, placement: str) -> None:
+    """Run claim specs: plan, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
+    from audit.track import Tracker, default_uri, portable_uri
+    from audit.train.distributed import Runtime
 
     _, files, the_plan = _plan(specs, profile, seeds, data_path)
+    if placement == "two-device" and gpus_per_run not in (None, 2):
+        raise SpecError(f"--placement two-device puts the two towers on 2 devices, not --gpus-per-run {gpus_per_run}")
+    gpus = gpus_per_run if gpus_per_run is not None else (2 if placement == "two-device" else 1)
+    runtime = Runtime(placement, gpus if placement == "single" and gpus > 1 else 1, cpus_per_run)
     workdir = Path(runs_dir)
-    tracker = Tracker(tracking_uri, artifact_root=workdir / "artifacts")
+    tracker = Tracker(portable_uri(tracking_uri or default_uri()), artifact_root=workdir / "artifacts")
     console.print(f"[bold]{len(the_plan.runs)} runs[/] planned (profile {the_plan.profile}), "
                   f"tracking at {tracker.uri}")
     started = time.perf_counter()
@@ -151,15 +181,28 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_pat
         if kind == "start":
             clock[run.config_hash] = time.perf_counter()
             return
+        if kind == "wait":
+            console.print(f"  waiting  {run.config_hash}  {label}  ({outcome.detail}; trying the others first)")
+            return
         took = time.perf_counter() - clock[run.config_hash]
         if outcome.status == "reused":
             console.print(f"  reused   {run.config_hash}  {label}  (MLflow run {outcome.run_id}, {outcome.detail})")
         else:
-            console.print(f"  {outcome.status:<8} {run.config_hash}  {label}  {took:.1f}s")
+            note = f"  ({outcome.detail})" if outcome.detail and outcome.status != "failed" else ""
+            console.print(f"  {outcome.status:<8} {run.config_hash}  {label}  {took:.1f}s{note}")
             if outcome.status == "failed":
                 console.print(f"    {outcome.detail.strip().splitlines()[-1]}")
 
-    outcomes = execute(the_plan, tracker, workdir, files, on_event)
+    if executor == "ray":
+        from audit.executors.ray import execute as execute_ray
+
+        outcomes = execute_ray(the_plan, tracker, workdir, files, on_event, address=address,
+                               gpus_per_run=gpus_per_run if gpus_per_run is not None else gpus,
+                               cpus_per_run=cpus_per_run or 1, runtime=runtime)
+    else:
+        from audit.executors.local import execute
+
+        outcomes = execute(the_plan, tracker, workdir, files, on_event, jobs=jobs, runtime=runtime)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("reused", "finished", "diverged", "failed")}
     console.print(f"done in {time.perf_counter() - started:.1f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if counts["failed"]:
@@ -171,13 +214,13 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_pat
 @click.option("--claims", "claims_dir", type=click.Path(), default=DEFAULT_CLAIMS, show_default=True,
               help="Claim files or a folder of them.")
 @click.option("--claim", "only_claims", multiple=True, help="Only these claim ids (repeatable).")
-@profile_option
+@click.option("--profile", "-p", default=None, help="Only runs of this profile (default: every profile in the store).")
 @uri_option
 @click.option("--open", "open_browser", is_flag=True, help="Open the report in the default browser.")
 @user_errors
 def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str | None,
            tracking_uri: str | None, open_browser: bool) -> None:
-    """Render the HTML report from the runs in the MLflow store."""
+    """Render one self-contained HTML report (figures embedded) from the runs in the MLflow store."""
     from audit.report import build_report
     from audit.track import Tracker
 
@@ -187,13 +230,16 @@ def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str
         if unknown:
             raise SpecError(f"unknown claim id(s): {', '.join(sorted(unknown))}")
         claims = [c for c in claims if c.id in only_claims]
+    tracker = Tracker(tracking_uri)
     started = time.perf_counter()
-    path = build_report(claims, Tracker(tracking_uri), Path(out), profile)
+    path = build_report(claims, tracker, Path(out), profile)
     console.print(f"wrote {path} in {time.perf_counter() - started:.1f}s")
     if open_browser:
         import webbrowser
 
-        webbrowser.open(path.resolve().as_uri())
+        uri = path.resolve().as_uri()
+        if not webbrowser.open(uri):
+            console.print(f"no browser found here: open {uri}")
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ class ModelConfig(_Frozen):
     fc_width: int | None = Field(None, gt=0, description="fc6/fc7 units; default 4096 × width")
     input_size: int = Field(224, ge=16)
     num_classes: int | None = Field(None, ge=2, description="None: the data set's class count")
-    init: Literal["paper", "torch"] = Field(
-        "paper", description="paper: N(0, init_std) weights and bias 1 where the paper puts it"
+    init: Literal["paper", "torch", "kaiming"] = Field(
+        "paper", description="paper: N(0, init_std) weights and bias 1 where the paper puts it; "
+        "torch: PyTorch's default; kaiming: He-normal weights (fan-in), zero biases"
     )
     init_std: float = Field(0.01, gt=0.0)
     bias_one: float = Field(1.0, description="bias value the paper uses in conv2, conv4, conv5, fc6, fc7")

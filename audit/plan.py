@@ -97,7 +97,9 @@ def _data_override(data_path: str | None) -> dict[str, Any]:
 def resolve(claim: Claim, profile: str, variant: str, seed: int, lr: float | None,
             data_path: str | None) -> RunConfig:
     """One fully resolved RunConfig; init_from still names a variant (fixed up by the caller)."""
-    tree = deep_merge(claim.run_overrides(profile, variant), _data_override(data_path))
+    tree = claim.run_overrides(profile, variant)
+    if "path" not in tree.get("data", {}):  # a path written in the claim file (a second data set) stays
+        tree = deep_merge(tree, _data_override(data_path))
     tree["seed"] = seed
     if lr is not None:
         tree = deep_merge(tree, {"train": {"lr": lr}})

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from audit.config import RunConfig, deep_merge
 
-MEASURE_KINDS = ("final", "best", "epochs_to_threshold", "overfitting_gap", "colour_index")
+MeasureKind = Literal["final", "best", "epochs_to_threshold", "epochs_to_converge", "overfitting_gap", "colour_index"]
 
 
 class SpecError(Exception):
@@ -52,10 +52,11 @@ class Measure(_Strict):
     """One measurement: a number per run, compared between two variants paired by seed."""
 
     id: str
-    kind: Literal["final", "best", "epochs_to_threshold", "overfitting_gap", "colour_index"] = "final"
+    kind: MeasureKind = "final"
     metric: str = "val_top1_error"
     baseline_metric: str | None = Field(None, description="compare against another metric of the baseline run")
     threshold: float | None = Field(None, description="epochs_to_threshold: the metric value to reach")
+    tolerance: float | None = Field(None, ge=0, description="epochs_to_converge: within this of the run's best")
     treatment: str
     baseline: str
     scale: Literal["difference", "ratio"] = "difference"
@@ -75,6 +76,8 @@ class Measure(_Strict):
     def _check(self) -> Measure:
         if self.kind == "epochs_to_threshold" and self.threshold is None:
             raise ValueError("kind epochs_to_threshold needs a threshold")
+        if self.kind == "epochs_to_converge" and self.tolerance is None:
+            raise ValueError("kind epochs_to_converge needs a tolerance")
         if self.scale == "ratio" and self.smallest_effect <= 1:
             raise ValueError("a ratio's smallest_effect is a factor > 1")
         return self

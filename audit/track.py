@@ -7,9 +7,14 @@ Metrics are logged in batches (one call per epoch), never one call per value.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import os
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,35 @@ _TAG = "audit."
 
 def default_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def portable_uri(uri: str) -> str:
+    """The same store as seen from any working directory: relative SQLite paths made absolute.
+
+    Worker processes (``--jobs``, Ray tasks) may start elsewhere; they must log to this very store.
+    """
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    return uri
+
+
+@contextlib.contextmanager
+def _first_use_lock(uri: str) -> Iterator[None]:
+    """Serialise opening a SQLite store: two processes creating a fresh database at once corrupt it."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(Path(uri.removeprefix("sqlite:///")).with_suffix(".init.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def git_sha() -> str:
@@ -48,13 +82,16 @@ class Tracker:
         import mlflow
         from mlflow.tracking import MlflowClient
 
-        self.uri = uri or default_uri()
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines drown the audit's own
+        self.uri = portable_uri(uri or default_uri())  # MLflow caches stores by URI: relative paths would alias
         if self.uri.startswith("sqlite:///"):
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(self.uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
         self._artifact_root = Path(artifact_root)
-        self.experiment_id = self._ensure_experiment()
+        self._downloads: Path | None = None
+        with _first_use_lock(self.uri):  # the client opens (and on first use creates) the database
+            self.client = MlflowClient(tracking_uri=self.uri)
+            self.experiment_id = self._ensure_experiment()
 
     def _ensure_experiment(self) -> str:
         exp = self.client.get_experiment_by_name(EXPERIMENT)
@@ -84,6 +121,35 @@ class Tracker:
         best = min(runs, key=lambda r: (rank.get(r.data.tags.get("audit.status", "failed"), 4),
                                         -r.info.start_time))
         return TrackedRun(best.info.run_id, best.data.tags.get("audit.status", "failed"), dict(best.data.tags))
+
+    def get(self, run_id: str) -> TrackedRun | None:
+        """One run by id (None if the store does not know it)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return None
+        return TrackedRun(run_id, run.data.tags.get("audit.status", "failed"), dict(run.data.tags))
+
+    def unfinished(self, config_hash: str) -> list[TrackedRun]:
+        """Runs of a config left running or failed (candidates for resuming)."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`audit.config_hash` = '{config_hash}'", max_results=50
+        )
+        found = [TrackedRun(r.info.run_id, r.data.tags.get("audit.status", "failed"), dict(r.data.tags)) for r in runs]
+        return [r for r in found if r.status in ("running", "failed")]
+
+    def last_step(self, run_id: str, key: str = "train_loss") -> int:
+        """The last epoch logged to a run (0: none), so a resumed run never logs a step twice."""
+        return max((m.step for m in self.client.get_metric_history(run_id, key)), default=0)
+
+    def reopen(self, run_id: str, tags: dict[str, str]) -> None:
+        """Mark an interrupted or failed run as running again (it is being resumed)."""
+        self.set_tags(run_id, {"audit.status": "running", **tags})
+        if "audit.error" in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, "audit.error")
+        self.client.update_run(run_id, status="RUNNING")
 
     # ------------------------------------------------------------------ writing
     def start(self, config_hash: str, params: dict[str, str], tags: dict[str, str], name: str) -> str:
@@ -133,12 +199,20 @@ class Tracker:
         return df if isinstance(df, pd.DataFrame) else pd.DataFrame()
 
     def history(self, run_id: str, keys: list[str]) -> pd.DataFrame:
-        """Per-epoch values of the given metrics, one row per step."""
+        """Per-epoch values of the given metrics, one row per step (cached: runs do not change once read)."""
+        return self._history(run_id, tuple(keys)).copy()
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one tracker per command; the cache dies with it
+    def _history(self, run_id: str, keys: tuple[str, ...]) -> pd.DataFrame:
         rows: dict[int, dict[str, Any]] = {}
         for key in keys:
             for m in self.client.get_metric_history(run_id, key):
                 rows.setdefault(m.step, {"step": m.step})[key] = m.value
-        return pd.DataFrame(sorted(rows.values(), key=lambda r: r["step"]))
+        return pd.DataFrame(sorted(rows.values(), key=lambda r: r["step"]), columns=["step", *keys])
 
-    def download_artifact(self, run_id: str, path: str, dst: str | Path) -> Path:
-        return Path(self.client.download_artifacts(run_id, path, str(dst)))
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
+    def artifact(self, run_id: str, path: str) -> Path:
+        """A local copy of one artifact (downloaded once per tracker)."""
+        if self._downloads is None:
+            self._downloads = Path(tempfile.mkdtemp(prefix="audit-artifacts-"))
+        return Path(self.client.download_artifacts(run_id, path, str(self._downloads / run_id)))

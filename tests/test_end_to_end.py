@@ -29,7 +29,7 @@ class ListLogger:
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         self.epochs.append({k: v for k, v in metrics.items() if k != "epoch_seconds"})
 
-    def artifact(self, path: Path) -> None:
+    def artifact(self, path: Path, folder: str = "weights") -> None:
         pass
 
 

@@ -2,22 +2,30 @@
 
 Runs are found by their tags (``audit.variants`` holds every claim:variant a run serves), so the
 analysis needs no access to the data or the training code. Per-epoch histories are fetched only
-for measures that need them (epochs to a threshold, best value) through the ``history`` callable.
+for measures that need them (epochs to a threshold, best value), and conv1 weights for the colour
+index, through a ``RunStore`` (the tracker).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
+from audit.analyse.colour import colour_specialisation
 from audit.analyse.stats import Interval, Verdict, decide, holm, p_value, t_interval
 from audit.spec import Claim, Measure
 
-History = Callable[[str, list[str]], pd.DataFrame]
-RunValue = Callable[[pd.Series, Measure, str], "Value"]
+
+class RunStore(Protocol):
+    """Read access to tracked runs beyond the one-query frame (the tracker provides it)."""
+
+    def history(self, run_id: str, keys: list[str]) -> pd.DataFrame: ...
+    def artifact(self, run_id: str, path: str) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -73,27 +81,33 @@ def runs_for(frame: pd.DataFrame, claim: str, variant: str, profile: str) -> pd.
     return frame[mask]
 
 
-def run_value(run: pd.Series, m: Measure, metric: str, history: History) -> Value:
+def run_value(run: pd.Series, m: Measure, metric: str, store: RunStore) -> Value:
     """One run's number for a measure."""
     diverged = run.get("tags.audit.status") == "diverged"
-    if m.kind == "epochs_to_threshold":
-        hist = history(run["run_id"], [metric])
-        reached = hist[hist[metric] <= m.threshold] if metric in hist else hist.iloc[0:0]
+    flag = "diverged" if diverged else ""
+    if m.kind in ("epochs_to_threshold", "epochs_to_converge"):
+        hist = store.history(run["run_id"], [metric])
+        values = hist[metric] if metric in hist else pd.Series(dtype=float)
+        target = m.threshold if m.kind == "epochs_to_threshold" else values.min() + (m.tolerance or 0.0)
+        reached = hist[values <= target] if len(values) else hist
         if len(reached):
-            return Value(float(reached["step"].iloc[0]))
+            return Value(float(reached["step"].iloc[0]), flag)
         budget = float(run.get("params.train.epochs", len(hist)))
-        return Value(budget, "diverged: counted at its budget" if diverged else "never reached: counted at its budget")
+        return Value(budget, f"{flag or 'never reached'}: counted at its budget")
     if m.kind == "best":
-        hist = history(run["run_id"], [metric])
-        return Value(float(hist[metric].min()), "diverged" if diverged else "")
+        hist = store.history(run["run_id"], [metric])
+        return Value(float(hist[metric].min()), flag)
     if m.kind == "overfitting_gap":
         gap = run.get("metrics.val_top1_error", math.nan) - run.get("metrics.train_top1_error", math.nan)
-        return Value(float(gap), "diverged" if diverged else "")
+        return Value(float(gap), flag)
+    if m.kind == "colour_index":
+        weights = np.load(store.artifact(run["run_id"], f"weights/{metric}.npy"))
+        return Value(colour_specialisation(weights, permutations=200).index, flag)
     value = float(run.get(f"metrics.{metric}", math.nan))
     if diverged and math.isnan(value):
         classes = float(run.get("tags.audit.dataset_classes", 10) or 10)
         return Value(100.0 * (1 - 1 / classes), "diverged: counted at chance error")
-    return Value(value, "diverged" if diverged else "")
+    return Value(value, flag)
 
 
 def _by_seed(runs: pd.DataFrame) -> dict[int, pd.Series]:
@@ -104,7 +118,7 @@ def _by_seed(runs: pd.DataFrame) -> dict[int, pd.Series]:
     return out
 
 
-def _pick_lr(claim: Claim, profile: str, variant: str, runs: pd.DataFrame, history: History,
+def _pick_lr(claim: Claim, profile: str, variant: str, runs: pd.DataFrame, store: RunStore,
              grid_log: list[dict]) -> tuple[pd.DataFrame, float | None]:
     """With a learning-rate grid: keep the rate whose runs do best on the claim's first measure."""
     grid = claim.profiles[profile].lr_grid.get(variant)
@@ -115,7 +129,7 @@ def _pick_lr(claim: Claim, profile: str, variant: str, runs: pd.DataFrame, histo
     scores: dict[float, float] = {}
     for lr in grid:
         subset = runs[(lrs - lr).abs() < 1e-12]
-        values = [run_value(r, first, first.metric, history).value for _, r in subset.iterrows()]
+        values = [run_value(r, first, first.metric, store).value for _, r in subset.iterrows()]
         scores[lr] = sum(values) / len(values) if values else math.inf
         grid_log.append({"variant": variant, "lr": lr, "runs": len(values), "mean": scores[lr]})
     best = min(scores, key=lambda lr: scores[lr])
@@ -125,7 +139,7 @@ def _pick_lr(claim: Claim, profile: str, variant: str, runs: pd.DataFrame, histo
     return runs[(lrs - best).abs() < 1e-12], best
 
 
-def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, history: History) -> list[MeasureResult]:
+def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore) -> list[MeasureResult]:
     scientific = claim.profiles[profile].scientific
     results = []
     grid_log: list[dict] = []
@@ -137,15 +151,15 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, history: Hist
         status = runs["tags.audit.status"] if not runs.empty else pd.Series(dtype=str)
         failed[variant] = list(runs.loc[status == "failed", "run_id"]) if not runs.empty else []
         done = runs[status.isin(["finished", "diverged"])] if not runs.empty else runs
-        picked[variant], lr = _pick_lr(claim, profile, variant, done, history, grid_log)
+        picked[variant], lr = _pick_lr(claim, profile, variant, done, store, grid_log)
         if lr is not None:
             chosen[variant] = lr
     for m in claim.measure:
         treat, base = _by_seed(picked[m.treatment]), _by_seed(picked[m.baseline])
         rows = []
         for seed in sorted(set(treat) & set(base)):
-            t = run_value(treat[seed], m, m.metric, history)
-            b = run_value(base[seed], m, m.baseline_metric or m.metric, history)
+            t = run_value(treat[seed], m, m.metric, store)
+            b = run_value(base[seed], m, m.baseline_metric or m.metric, store)
             effect = t.value / b.value if m.scale == "ratio" and b.value else t.value - b.value
             rows.append(SeedRow(seed, treat[seed]["run_id"], base[seed]["run_id"], t, b, effect))
         rows = [r for r in rows if not math.isnan(r.effect)]
@@ -164,7 +178,7 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, history: Hist
     return results
 
 
-def analyse_audit(claims: list[Claim], frame: pd.DataFrame, history: History,
+def analyse_audit(claims: list[Claim], frame: pd.DataFrame, store: RunStore,
                   profile: str | None = None) -> list[MeasureResult]:
     """Every claim with runs in the store, per profile; Holm correction across the audit's claims."""
     results: list[MeasureResult] = []
@@ -172,7 +186,7 @@ def analyse_audit(claims: list[Claim], frame: pd.DataFrame, history: History,
     for claim in claims:
         for prof in profiles:
             if prof in claim.profiles:
-                found = [r for r in analyse_claim(claim, prof, frame, history) if r.rows]
+                found = [r for r in analyse_claim(claim, prof, frame, store) if r.rows]
                 results += found
     for prof in {r.profile for r in results}:
         group = [r for r in results if r.profile == prof and r.measure is r.claim.measure[0]]

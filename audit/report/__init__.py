@@ -1,16 +1,15 @@
 """The HTML report: what analyse found, beside the paper's numbers, with the evidence one click down.
 
-Knows nothing about training: it reads runs through the tracker, asks ``analyse`` for verdicts and
-renders one self-contained page (figures embedded as data URIs) with jinja2, autoescaping all text
-that comes from claim files or MLflow.
+Knows nothing about training: it reads runs through the tracker (one query for the frame of runs,
+histories and artifacts only for the figures and measures that need them), asks ``analyse`` for
+verdicts and renders one self-contained page (figures embedded as data URIs) with jinja2,
+autoescaping every string that comes from a claim file or MLflow.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import importlib.metadata as md
-import math
 import platform
 from pathlib import Path
 from typing import Any
@@ -18,36 +17,31 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from audit.analyse.measure import MeasureResult, analyse_audit
+from audit.analyse.measure import MeasureResult, RunStore, analyse_audit
 from audit.report import figures
+from audit.report.evidence import section_figures
+from audit.report.headline import PAPER_TABLE1, PAPER_TABLE2, headline_rows
+from audit.report.store import ReportStore, Store
+from audit.report.views import (
+    PROFILE_ORDER,
+    claim_runs,
+    column,
+    comparability,
+    measure_view,
+    missing_view,
+    provenance,
+    run_rows,
+    select_runs,
+    what_was_run,
+)
 from audit.spec import Claim
-from audit.track import Tracker
 
-PAPER_TABLE = [  # (model, data set, top-1, top-5, note)
-    ("Sparse coding", "ILSVRC-2010 test", 47.1, 28.2, "earlier method"),
-    ("SIFT + FVs", "ILSVRC-2010 test", 45.7, 25.7, "earlier method"),
-    ("CNN (AlexNet)", "ILSVRC-2010 test", 37.5, 17.0, "one net, 10 crops"),
-    ("1 CNN", "ILSVRC-2012 val", 40.7, 18.2, ""),
-    ("5 CNNs", "ILSVRC-2012 val", 38.1, 16.4, "averaged predictions"),
-    ("1 CNN*", "ILSVRC-2012 val", 39.0, 16.6, "pre-trained on Fall 2011, six conv layers"),
-    ("7 CNNs*", "ILSVRC-2012 val", 36.7, 15.4, ""),
-    ("7 CNNs*", "ILSVRC-2012 test", None, 15.3, "the competition entry"),
-]
-BASELINE_MODEL = {"params.model.arch": "alexnet", "params.model.activation": "relu", "params.model.lrn": "true",
-                  "params.model.pooling": "overlapping", "params.model.dropout": "0.5",
-                  "params.model.remove_conv": "null", "params.model.towers": "2"}
-PACKAGES = ("alexnet-audit", "torch", "torchvision", "mlflow", "pandas", "matplotlib", "pydantic")
+PACKAGES = ("alexnet-audit", "torch", "torchvision", "numpy", "mlflow", "pandas", "scipy", "matplotlib", "jinja2",
+            "pydantic")
 
 
-def _fmt(x: float | None, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    if isinstance(x, float) and math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    return f"{x:.{digits}f}"
-
-
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """Package versions of the environment the report was built in (training runs record their commit)."""
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -57,110 +51,76 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def headline_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Runs of the unmodified AlexNet, grouped by profile and data set: measured errors beside the paper's."""
-    if frame.empty or not set(BASELINE_MODEL) <= set(frame.columns):
+def _measures(claim: Claim, profile: str, results: list[MeasureResult]) -> list[dict[str, Any]]:
+    """Every measure of the claim in its file's order; one without paired seeds says so."""
+    if not results:
         return []
-    mask = pd.Series(True, index=frame.index)
-    for col, value in BASELINE_MODEL.items():
-        mask &= frame[col].astype(str) == value
-    base = frame[mask & frame["tags.audit.status"].isin(["finished", "diverged"])]
-    rows = []
-    keys = ["tags.audit.profile", "tags.audit.dataset_name", "params.model.input_size", "params.train.epochs"]
-    for key, group in base.groupby([k for k in keys if k in base.columns], dropna=False):
-        profile, dataset, size, epochs = (list(key) + [None] * 4)[:4]
-        comparable = profile == "full" and "ilsvrc" in str(dataset).lower() and str(size) == "224"
-        rows.append({"profile": profile, "dataset": dataset, "size": size, "epochs": epochs,
-                     "seeds": len(group), "top1": _fmt(group["metrics.val_top1_error"].mean(), 1),
-                     "top5": _fmt(group["metrics.val_top5_error"].mean(), 1),
-                     "comparable": comparable, "runs": list(group["run_id"])})
-    return rows
+    done = {r.measure.id: measure_view(r) for r in results}
+    return [done.get(m.id) or missing_view(claim, m, profile) for m in claim.measure]
 
 
-def _claim_figures(results: list[MeasureResult], history: Any) -> list[dict[str, str]]:
-    """Learning curves of the runs behind a claim's measures (histories fetched only here)."""
-    out = []
-    seen: set[tuple[str, str]] = set()
-    for r in results:
-        m = r.measure
-        metric = m.metric if m.kind in ("epochs_to_threshold", "best") else "val_top1_error"
-        if (metric, m.treatment + m.baseline) in seen or not r.rows:
-            continue
-        seen.add((metric, m.treatment + m.baseline))
-        curves: dict[str, list] = {m.treatment: [], m.baseline: []}
-        for row in r.rows:
-            curves[m.treatment].append((row.seed, history(row.treatment_run, [metric])))
-            curves[m.baseline].append((row.seed, history(row.baseline_run, [metric])))
-        label = metric.replace("_", " ").replace("top1", "top-1") + " (%)"
-        title = f"{r.claim.id}: {metric} per epoch, one line per seed"
-        out.append({"title": title, "uri": figures.learning_curves(curves, metric, label, m.threshold, title)})
-    return out
-
-
-def _result_view(r: MeasureResult) -> dict[str, Any]:
-    m = r.measure
-    unit = "×" if m.scale == "ratio" else f" {m.unit}"
-    effect = f"{m.treatment} / {m.baseline}" if m.scale == "ratio" else f"{m.treatment} − {m.baseline}"
-    if m.baseline_metric:
-        effect = f"{m.metric}({m.treatment}) − {m.baseline_metric}({m.baseline})"
+def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[MeasureResult],
+             store: RunStore) -> dict[str, Any]:
+    """Everything one claim at one profile shows: measures, runs of every status, figures."""
+    spec = claim.profiles.get(profile)
+    statuses = column(runs, "tags.audit.status")
     return {
-        "id": m.id, "label": m.label or m.id, "kind": m.kind, "metric": m.metric, "effect": effect,
-        "paper": "—" if m.paper is None else f"{m.paper:g}{unit}", "mean": _fmt(r.interval.mean) + unit,
-        "ci": f"[{_fmt(r.interval.lo)}, {_fmt(r.interval.hi)}]", "verdict": r.verdict.label,
-        "badge": "smoke only" if not r.claim.profiles[r.profile].scientific else r.verdict.label,
-        "reason": r.verdict.reason, "position": r.verdict.paper, "seeds": len(r.rows),
-        "seeds_needed": r.verdict.seeds_needed, "p": _fmt(r.p, 3),
-        "adjusted_p": _fmt(r.adjusted_p, 3) if r.adjusted_p is not None else "—",
-        "profile": r.profile, "datasets": ", ".join(r.datasets) or "—", "threshold": m.threshold,
-        "scientific": r.claim.profiles[r.profile].scientific,
-        "comparable": r.claim.profiles[r.profile].comparable_with_paper,
-        "rows": [{"seed": row.seed, "t": _fmt(row.treatment.value), "b": _fmt(row.baseline.value),
-                  "flags": "; ".join(f for f in (row.treatment.flag, row.baseline.flag) if f),
-                  "effect": _fmt(row.effect), "t_run": row.treatment_run, "b_run": row.baseline_run}
-                 for row in r.rows],
-        "grid": r.grid, "chosen_lr": r.chosen_lr, "failed": r.failed_runs,
-        "forest": {"label": f"{r.claim.id}: {m.label or m.id} ({r.profile})", "mean": r.interval.mean,
-                   "lo": r.interval.lo, "hi": r.interval.hi, "paper": m.paper, "scale": m.scale},
+        "anchor": f"claim-{claim.id}-{profile}", "claim": claim, "profile": profile, "spec": spec,
+        "scientific": spec is not None and spec.scientific, "comparable": comparability(claim, profile),
+        "measures": _measures(claim, profile, results), "ran": what_was_run(claim, profile, runs),
+        "runs": run_rows(claim, runs, results), "figures": section_figures(claim, runs, results, store),
+        "grid": results[0].grid if results else [], "chosen_lr": results[0].chosen_lr if results else {},
+        "n_failed": int((statuses == "failed").sum()), "n_diverged": int((statuses == "diverged").sum()),
+        "n_runs": len(runs),
     }
 
 
-def _provenance(frame: pd.DataFrame) -> list[dict[str, str]]:
-    cols = {"run_id": "run", "tags.audit.config_hash": "config", "tags.audit.claims": "claims",
-            "tags.audit.variant": "variant", "tags.audit.seed": "seed", "tags.audit.profile": "profile",
-            "tags.audit.status": "status", "tags.audit.dataset_name": "data",
-            "tags.audit.dataset_fingerprint": "fingerprint", "tags.audit.device": "device",
-            "tags.audit.git_sha": "git"}
-    present = [c for c in cols if c in frame.columns]
-    return [{cols[c]: ("" if pd.isna(v) else str(v)) for c, v in row.items()}
-            for _, row in frame[present].iterrows()]
+def _paper_order(claim: Claim) -> tuple[int, ...]:
+    """Claims in the order the paper makes them (by section number)."""
+    return tuple(int(p) if p.isdigit() else 99 for p in claim.paper.section.split("."))
 
 
-def build_report(claims: list[Claim], tracker: Tracker, out: Path, profile: str | None = None) -> Path:
-    frame = tracker.runs_frame()
-    history = functools.lru_cache(maxsize=None)(lambda run_id, keys: tracker.history(run_id, list(keys)))
-
-    def hist(run_id: str, keys: list[str]) -> pd.DataFrame:
-        return history(run_id, tuple(keys))
-
-    results = analyse_audit(claims, frame, hist, profile) if not frame.empty else []
+def build_sections(claims: list[Claim], frame: pd.DataFrame, results: list[MeasureResult],
+                   store: RunStore) -> list[dict[str, Any]]:
+    """One section per claim × profile that has runs, even when none of them finished."""
     sections = []
-    for claim in claims:
-        mine = [r for r in results if r.claim.id == claim.id]
-        for prof in sorted({r.profile for r in mine}):
-            group = [r for r in mine if r.profile == prof]
-            sections.append({"claim": claim, "profile": prof, "measures": [_result_view(r) for r in group],
-                             "figures": _claim_figures(group, hist),
-                             "profile_spec": claim.profiles[prof]})
-    views = [m for s in sections for m in s["measures"]]
-    forest_uri = figures.forest([m["forest"] for m in views]) if views else None
+    for claim in sorted(claims, key=_paper_order):
+        runs = claim_runs(frame, claim.id)
+        profiles = {p for p in column(runs, "tags.audit.profile") if p}
+        for profile in sorted(profiles, key=lambda p: (PROFILE_ORDER.get(p, 9), p)):
+            mine = [r for r in results if r.claim.id == claim.id and r.profile == profile]
+            here = runs[column(runs, "tags.audit.profile") == profile]
+            sections.append(_section(claim, profile, here, mine, store))
+    return sections
+
+
+def render(context: dict[str, Any]) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("audit.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
-    html = env.get_template("report.html.j2").render(
-        sections=sections, forest=forest_uri, headline=headline_rows(frame), paper_table=PAPER_TABLE,
-        provenance=_provenance(frame), versions=_versions(), tracking_uri=tracker.uri,
-        built=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        any_smoke=any(not m["scientific"] for m in views), claims_without_runs=[
-            c for c in claims if not any(s["claim"].id == c.id for s in sections)])
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(**context)
+
+
+def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | None = None) -> Path:
+    """Read the store once, analyse, draw and write one self-contained HTML file; return its path."""
+    frame = select_runs(tracker.runs_frame(), claims, profile)
+    store = ReportStore(tracker, frame)
+    results = analyse_audit(claims, frame, store, profile) if not frame.empty else []
+    sections = build_sections(claims, frame, results, store)
+    views = [m for s in sections for m in s["measures"]]
+    rows = [figures.ForestRow(**m["forest"]) for m in views if m["forest"]]
+    forest = figures.forest(rows) if rows else None
+    profiles = sorted({s["profile"] for s in sections}, key=lambda p: (PROFILE_ORDER.get(p, 9), p))
+    html = render({
+        "sections": sections, "forest": forest, "headline": headline_rows(frame, claims, store),
+        "table1": PAPER_TABLE1, "table2": PAPER_TABLE2, "provenance": provenance(frame), "versions": versions(),
+        "tracking_uri": tracker.uri, "n_runs": len(frame), "profiles": profiles,
+        "built": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "any_smoke": any(not s["scientific"] for s in sections),
+        "any_comparable": any(s["spec"] is not None and s["spec"].comparable_with_paper for s in sections),
+        "claims_without_runs": [c for c in claims if not any(s["claim"].id == c.id for s in sections)],
+        "filter_profile": profile, "claim_ids": [c.id for c in claims],
+    })
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html)
+    out.write_text(html, encoding="utf-8")
     return out

@@ -22,6 +22,9 @@ from torch import nn
 from audit.config import RunConfig, TrainConfig
 from audit.data import Augmenter, Dataset, load_dataset
 from audit.models import build_model
+from audit.models.placement import place
+from audit.train import checkpoint
+from audit.train.distributed import Dist, Runtime
 
 
 class RunLogger(Protocol):
@@ -29,7 +32,7 @@ class RunLogger(Protocol):
 
     def dataset(self, info: dict[str, str], manifest: Path | None) -> None: ...
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
-    def artifact(self, path: Path) -> None: ...
+    def artifact(self, path: Path, folder: str = "weights") -> None: ...
 
 
 @dataclass
@@ -60,8 +63,11 @@ def _lr_at(cfg: TrainConfig, base_lr: float, epoch: int, step: int, steps_per_ep
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset, split: str, aug: Augmenter, cfg: RunConfig,
-             device: torch.device, batch: int = 500) -> dict[str, float]:
-    """Loss, top-1 and top-5 error (%) on a whole split; 10-crop averages the softmax."""
+             device: torch.device, batch: int = 500, keep: list[torch.Tensor] | None = None) -> dict[str, float]:
+    """Loss, top-1 and top-5 error (%) on a whole split; 10-crop averages the softmax.
+
+    ``keep`` collects the per-image probabilities (for ensembles of seeds in the report).
+    """
     model.eval()
     part = data.train if split == "train" else data.val
     n, loss_sum, top1, top5 = len(part.y), 0.0, 0, 0
@@ -72,6 +78,8 @@ def evaluate(model: nn.Module, data: Dataset, split: str, aug: Augmenter, cfg: R
         views = x if x.dim() == 5 else x.unsqueeze(0)
         with _autocast(cfg.train, device):
             probs = torch.stack([F.softmax(model(_fmt(v, cfg)).float(), dim=1) for v in views]).mean(0)
+        if keep is not None:
+            keep.append(probs.cpu())
         loss_sum += F.nll_loss(torch.log(probs.clamp_min(1e-12)), y, reduction="sum").item()
         ranked = probs.topk(k, dim=1).indices
         top1 += (ranked[:, 0] == y).sum().item()
@@ -84,24 +92,41 @@ def _fmt(x: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if cfg.train.channels_last else x
 
 
-def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path | None = None) -> TrainResult:
-    """Train one run to the end (or to divergence / the stop threshold) and save its final weights."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    data = load_dataset(cfg.data, workdir / "cache")
+def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path | None = None, *,
+          run_id: str = "", resume: bool = False, runtime: Runtime | None = None,
+          dist: Dist | None = None) -> TrainResult:
+    """Train one run to the end (or to divergence / the stop threshold) and save its final weights.
+
+    Every epoch ends in a checkpoint (``audit.train.checkpoint``) written *before* the epoch's metrics
+    are reported; ``resume`` continues from it and first replays the saved metrics to ``logger``
+    (which skips the epochs it already has). ``runtime`` places the model; ``dist`` is this process's
+    rank when the executor runs data-parallel ranks (``audit.train.distributed``).
+    """
+    runtime, ctx = runtime or Runtime(), dist or Dist()
+    device = ctx.device
+    data = load_dataset(cfg.data, workdir / "cache", cfg.model.input_size)
     logger.dataset({"name": data.name, "fingerprint": data.fingerprint, "classes": str(len(data.classes)),
                     "train_images": str(len(data.train.y)), "val_images": str(len(data.val.y)),
                     "bad_files": str(len(data.bad_files)), "device": device_name()}, data.manifest_path)
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, len(data.classes))
+    net = build_model(cfg.model, len(data.classes))
+    if ctx.world > 1:  # same initial weights on every rank, but each rank's own dropout masks
+        torch.manual_seed(cfg.seed * 7919 + ctx.rank + 1)
     ckpt_dir = workdir / "checkpoints" / cfg.config_hash
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    if init_weights is not None:
-        _load_backbone(model, init_weights)
-    model.to(device)
+    saved = checkpoint.load(ckpt_dir) if resume and checkpoint.peek(ckpt_dir) else None
+    if saved is not None:
+        net.load_state_dict(saved["model"])
+    else:
+        if init_weights is not None:
+            _load_backbone(net, init_weights)
+        if ctx.is_main:
+            _save_first_layer(net, ckpt_dir / "conv1_init.npy", logger)
+    placed = place(net, runtime.placement, device)
     if cfg.train.channels_last:
-        model.to(memory_format=torch.channels_last)
-    _save_first_layer(model, ckpt_dir / "conv1_init.npy", logger)
+        placed.to(memory_format=torch.channels_last)
+    model = ctx.wrap(placed)
 
     aug = Augmenter(cfg.data, data, cfg.model.input_size)
     gen = torch.Generator().manual_seed(10_007 * cfg.seed + 1)
@@ -110,9 +135,18 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
     base_lr, best_val, stale = cfg.train.lr, math.inf, 0
     n = len(data.train.y)
     steps = max(1, n // cfg.train.batch_size)  # drop the last partial batch: fixed shapes, fixed cost
-    status, last, epoch = "finished", {}, 0
+    status, stop, history = "finished", False, []
+    if saved is not None:
+        checkpoint.load_optimizer_state(model, opt, saved["optimizer"])
+        checkpoint.load_rng_state(gen, saved["rng"][ctx.rank % len(saved["rng"])])
+        base_lr, best_val, stale = saved["schedule"]
+        status, stop, history = saved["status"], saved["stop"], saved["history"]
+        for done, metrics in history:
+            logger.epoch(done, metrics)
 
-    for epoch in range(cfg.train.epochs):
+    for epoch in range(len(history), cfg.train.epochs):
+        if stop:
+            break
         t0 = time.perf_counter()
         model.train()
         order = torch.randperm(n, generator=gen)
@@ -122,8 +156,8 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
             for group in opt.param_groups:
                 group["lr"] = lr
             idx = order[step * cfg.train.batch_size:(step + 1) * cfg.train.batch_size]
-            x = _fmt(aug.train_batch(data.train.x[idx].to(device), gen), cfg)
-            y = data.train.y[idx].to(device)
+            x, y = ctx.shard(aug.train_batch(data.train.x[idx].to(device), gen), data.train.y[idx].to(device))
+            x = _fmt(x, cfg)
             with _autocast(cfg.train, device):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y)
@@ -132,38 +166,62 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
             opt.step()
             loss_sum += loss.detach()
             correct += (logits.argmax(1) == y).sum()
+        if ctx.world > 1:  # the mean of the ranks' mean losses is the global batch's mean loss
+            loss_sum, correct = ctx.sum(loss_sum) / ctx.world, ctx.sum(correct)
         train_loss = loss_sum.item() / steps
         metrics = {"train_loss": train_loss,
                    "train_top1_error": 100.0 * (1 - correct.item() / (steps * cfg.train.batch_size)),
                    "lr": lr}
+        core = checkpoint.unwrap(model)
         if not math.isfinite(train_loss):
-            status = "diverged"
+            status, stop = "diverged", True
         else:
-            metrics.update(evaluate(model, data, "val", aug, cfg, device))
+            metrics.update(evaluate(core, data, "val", aug, cfg, device))
             if cfg.train.eval_train:
-                clean = evaluate(model, data, "train", aug, cfg, device)
+                clean = evaluate(core, data, "train", aug, cfg, device)
                 metrics.update({"train_loss": clean["train_loss"], "train_top1_error": clean["train_top1_error"],
                                 "train_top5_error": clean["train_top5_error"], "train_loss_running": train_loss})
+            if cfg.train.schedule == "plateau" and epoch + 1 >= cfg.train.warmup_epochs:
+                if metrics["val_top1_error"] < best_val - 1e-9:
+                    best_val, stale = metrics["val_top1_error"], 0
+                else:
+                    stale += 1
+                    if stale > cfg.train.plateau_patience:
+                        base_lr, stale = base_lr * 0.1, 0
+            threshold = cfg.train.stop_at_train_error
+            stop = threshold is not None and metrics["train_top1_error"] <= threshold
         metrics["epoch_seconds"] = time.perf_counter() - t0
+        history.append((epoch + 1, metrics))
+        rng = ctx.gather(checkpoint.rng_state(gen))
+        if ctx.is_main:
+            checkpoint.save(ckpt_dir, {
+                "run_id": run_id, "config_hash": cfg.config_hash, "epoch": epoch + 1, "status": status,
+                "stop": stop, "history": history, "schedule": (base_lr, best_val, stale), "rng": rng,
+                "model": checkpoint.model_state(model), "optimizer": checkpoint.optimizer_state(model, opt)})
         logger.epoch(epoch + 1, metrics)
-        last = metrics
-        if status == "diverged":
-            break
-        if cfg.train.schedule == "plateau" and epoch + 1 >= cfg.train.warmup_epochs:
-            if metrics["val_top1_error"] < best_val - 1e-9:
-                best_val, stale = metrics["val_top1_error"], 0
-            else:
-                stale += 1
-                if stale > cfg.train.plateau_patience:
-                    base_lr, stale = base_lr * 0.1, 0
-        stop = cfg.train.stop_at_train_error
-        if stop is not None and metrics["train_top1_error"] <= stop:
-            break
 
+    core = checkpoint.unwrap(model)
     final = ckpt_dir / "final.pt"
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, final)
-    _save_first_layer(model, ckpt_dir / "conv1_final.npy", logger)
-    return TrainResult(status, epoch + 1, last, final)
+    if ctx.is_main:
+        state = checkpoint.model_state(model)
+        torch.save(state, final)
+        if core is not net:  # placed elsewhere: the built net holds the initial weights
+            net.load_state_dict(state)
+        _save_first_layer(net, ckpt_dir / "conv1_final.npy", logger)
+        if status == "finished":
+            _save_predictions(core, data, aug, cfg, device, ckpt_dir, logger)
+    return TrainResult(status, len(history), history[-1][1] if history else {}, final)
+
+
+def _save_predictions(model: nn.Module, data: Dataset, aug: Augmenter, cfg: RunConfig, device: torch.device,
+                      ckpt_dir: Path, logger: RunLogger) -> None:
+    """The final model's validation softmax, so that seeds can be ensembled ("5 CNNs") without retraining."""
+    probs: list[torch.Tensor] = []
+    evaluate(model, data, "val", aug, cfg, device, keep=probs)
+    for name, array in (("val_probs", torch.cat(probs).half().numpy()), ("val_labels", data.val.y.numpy())):
+        path = ckpt_dir / f"{name}.npy"
+        np.save(path, array)
+        logger.artifact(path, "predictions")
 
 
 def _save_first_layer(model: nn.Module, path: Path, logger: RunLogger) -> None:

@@ -1,0 +1,30 @@
+"""Networks of the audit: the paper's two-tower AlexNet and two CIFAR-10 nets (DESIGN.md §4, §5)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from audit.config import ModelConfig
+
+from .alexnet import AlexNet
+from .cifar import CifarFig1, CifarLRN
+from .lrn import LocalResponseNorm, local_response_norm
+
+__all__ = ["AlexNet", "CifarFig1", "CifarLRN", "LocalResponseNorm", "build_model", "local_response_norm"]
+
+
+def build_model(cfg: ModelConfig, num_classes: int) -> nn.Module:
+    """The network ``cfg`` describes, with ``num_classes`` outputs.
+
+    ``num_classes`` is the data set's class count. ``cfg.num_classes``, when set, is a statement
+    about the same number: a mismatch is a configuration error (ValueError), never silently resolved.
+    """
+    if cfg.num_classes is not None and cfg.num_classes != num_classes:
+        raise ValueError(f"model.num_classes is {cfg.num_classes} but the data has {num_classes} classes")
+    if cfg.arch == "alexnet":
+        return AlexNet.from_config(cfg, num_classes)
+    if cfg.arch == "cifar_fig1":
+        return CifarFig1.from_config(cfg, num_classes)
+    if cfg.arch == "cifar_lrn":
+        return CifarLRN.from_config(cfg, num_classes)
+    raise ValueError(f"unknown arch {cfg.arch!r}")

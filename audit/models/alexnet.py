@@ -1,0 +1,195 @@
+"""The paper's two-tower AlexNet (Krizhevsky, Sutskever & Hinton 2012; DESIGN.md §4), with knobs.
+
+At the defaults (224 px, 1000 classes) this is the network of the paper's Figure 2 on one device:
+
+    conv1 96 11x11/4 (pad 2, as torchvision: 55x55 maps) -> act -> LRN -> max-pool 3/2
+    conv2 256 5x5 pad 2, groups=2                         -> act -> LRN -> max-pool 3/2
+    conv3 384 3x3 pad 1, cross-connected (both towers)    -> act
+    conv4 384 3x3 pad 1, groups=2                         -> act
+    conv5 256 3x3 pad 1, groups=2                         -> act -> max-pool 3/2
+    fc6 4096 -> act -> dropout -> fc7 4096 -> act -> dropout -> fc8 classes
+
+60,965,224 parameters (62,378,344 with ``towers=1``). Dropout acts on the *outputs* of fc6 and fc7,
+as the paper says (torchvision drops the inputs of fc6 and fc7 instead).
+
+Towers: ``conv1`` output channels ``0 .. C/2-1`` are tower A, ``C/2 .. C-1`` tower B (a grouped
+convolution with groups=2 splits its channels the same way), so ``model.conv1.weight[:C//2]`` are
+tower A's kernels. With ``towers=1`` there are no groups anywhere (the split is then arbitrary).
+
+Knobs (``ModelConfig``): activation, LRN on/off and its alpha convention, overlapping (3/2) or
+non-overlapping (2/2) pooling, dropout p, ``remove_conv`` 3 or 4, towers, width (every conv channel
+count times ``width``, rounded to an even number so towers split evenly; fc width ``fc_width`` or
+``round(4096 * width)``), input size and classes.
+
+- ``remove_conv=3``: conv3 is the only conv layer where the towers talk to each other. Without it
+  conv4 takes conv2's maps and becomes the cross-connected layer (no groups), so the network still
+  joins the towers once before the classifier, as in the paper; conv5 stays grouped.
+- ``remove_conv=4``: conv5 takes conv3's maps, still grouped.
+- Small inputs (``input_size < 100``): a small stem, conv1 5x5 pad 2 with stride 1 (input <= 48 px)
+  or 2 (otherwise); everything else as above. The fc6 input size follows from the actual maps.
+- Init ``paper``: weights N(0, init_std), biases ``bias_one`` in conv2, conv4, conv5, fc6, fc7 and 0
+  elsewhere (the layer that replaces a removed one keeps its own rule). ``torch``: PyTorch's default.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import Tensor, nn
+
+from audit.config import ModelConfig
+
+from .lrn import LocalResponseNorm
+
+# The paper's sizes at width 1.
+CONV_CHANNELS = (96, 256, 384, 384, 256)
+FC_WIDTH = 4096
+LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0
+# Layers whose biases the paper sets to 1 (the rest start at 0).
+BIAS_ONE_LAYERS = ("conv2", "conv4", "conv5", "fc6", "fc7")
+
+
+def even_channels(channels: int, width: float) -> int:
+    """``channels * width`` rounded to an even number (at least 2), so two towers split evenly."""
+    return max(2, 2 * round(channels * width / 2))
+
+
+def activation_layer(name: str) -> nn.Module:
+    """ReLU in place (saves a full-size temporary per layer) or tanh."""
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "tanh":
+        return nn.Tanh()
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Spatial size after a convolution or pooling (floor mode)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def stem_geometry(input_size: int) -> tuple[int, int, int]:
+    """conv1's (kernel, stride, padding): the paper's 11/4 (pad 2) or a small stem below 100 px."""
+    if input_size >= 100:
+        return 11, 4, 2
+    return 5, (1 if input_size <= 48 else 2), 2
+
+
+class AlexNet(nn.Module):
+    """Two-tower AlexNet; build it from a ``ModelConfig`` with :meth:`from_config`."""
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        *,
+        activation: str = "relu",
+        lrn: bool = True,
+        lrn_alpha_over_n: bool = True,
+        pooling: str = "overlapping",
+        dropout: float = 0.5,
+        remove_conv: int | None = None,
+        towers: int = 2,
+        width: float = 1.0,
+        fc_width: int | None = None,
+        input_size: int = 224,
+        init: str = "paper",
+        init_std: float = 0.01,
+        bias_one: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if towers not in (1, 2):
+            raise ValueError(f"towers must be 1 or 2, got {towers}")
+        if remove_conv not in (None, 3, 4):
+            raise ValueError(f"remove_conv must be None, 3 or 4, got {remove_conv}")
+        if pooling not in ("overlapping", "non_overlapping"):
+            raise ValueError(f"unknown pooling {pooling!r}")
+        c1, c2, c3, c4, c5 = (even_channels(c, width) for c in CONV_CHANNELS)
+        fc = fc_width or max(1, round(FC_WIDTH * width))
+        groups = towers
+        pool_kernel = 3 if pooling == "overlapping" else 2
+        self.towers = towers
+
+        def pool() -> nn.MaxPool2d:
+            return nn.MaxPool2d(kernel_size=pool_kernel, stride=2)
+
+        def norm() -> nn.Module:
+            return LocalResponseNorm(LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K, lrn_alpha_over_n) if lrn else nn.Identity()
+
+        kernel, stride, padding = stem_geometry(input_size)
+        # conv1: outputs 0..c1/2-1 feed tower A, the rest tower B (groups=2 in conv2 splits them so).
+        layers: list[tuple[str, nn.Module]] = [
+            ("conv1", nn.Conv2d(3, c1, kernel, stride=stride, padding=padding)), ("act1", activation_layer(activation)), ("norm1", norm()), ("pool1", pool()),
+            ("conv2", nn.Conv2d(c1, c2, 5, padding=2, groups=groups)),
+            ("act2", activation_layer(activation)), ("norm2", norm()), ("pool2", pool()),
+        ]
+        if remove_conv != 3:
+            layers += [("conv3", nn.Conv2d(c2, c3, 3, padding=1)), ("act3", activation_layer(activation))]
+        if remove_conv != 4:
+            # Without conv3, conv4 is the layer where the towers meet: no groups.
+            conv4_groups = 1 if remove_conv == 3 else groups
+            conv4_in = c2 if remove_conv == 3 else c3
+            layers += [
+                ("conv4", nn.Conv2d(conv4_in, c4, 3, padding=1, groups=conv4_groups)),
+                ("act4", activation_layer(activation)),
+            ]
+        conv5_in = c3 if remove_conv == 4 else c4
+        layers += [
+            ("conv5", nn.Conv2d(conv5_in, c5, 3, padding=1, groups=groups)),
+            ("act5", activation_layer(activation)), ("pool5", pool()),
+        ]
+        self.features = nn.Sequential(OrderedDict(layers))
+
+        side = conv_out(input_size, kernel, stride, padding)
+        for _ in range(3):  # pool1, pool2, pool5; the 3x3 and 5x5 convs keep the size
+            side = conv_out(side, pool_kernel, 2)
+        if side < 1:
+            raise ValueError(f"input_size {input_size} is too small for this network")
+        self.feature_shape = (c5, side, side)
+        self.classifier = nn.Sequential(OrderedDict([
+            ("fc6", nn.Linear(c5 * side * side, fc)), ("act6", activation_layer(activation)),
+            ("drop6", nn.Dropout(dropout)),
+            ("fc7", nn.Linear(fc, fc)), ("act7", activation_layer(activation)), ("drop7", nn.Dropout(dropout)),
+            ("fc8", nn.Linear(fc, num_classes)),
+        ]))
+        if init == "paper":
+            self.paper_init(init_std, bias_one)
+        elif init != "torch":
+            raise ValueError(f"unknown init {init!r}")
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, num_classes: int) -> AlexNet:
+        return cls(
+            num_classes,
+            activation=cfg.activation,
+            lrn=cfg.lrn,
+            lrn_alpha_over_n=cfg.lrn_alpha_over_n,
+            pooling=cfg.pooling,
+            dropout=cfg.dropout,
+            remove_conv=cfg.remove_conv,
+            towers=cfg.towers,
+            width=cfg.width,
+            fc_width=cfg.fc_width,
+            input_size=cfg.input_size,
+            init=cfg.init,
+            init_std=cfg.init_std,
+            bias_one=cfg.bias_one,
+        )
+
+    @property
+    def conv1(self) -> nn.Conv2d:
+        """The first layer; outputs ``0 .. C/2-1`` are tower A, ``C/2 ..`` tower B."""
+        return self.features.conv1
+
+    def paper_init(self, std: float = 0.01, bias_one: float = 1.0) -> None:
+        """Weights N(0, std); biases ``bias_one`` in conv2, conv4, conv5, fc6, fc7, else 0 (§5)."""
+        for name, module in [*self.features.named_children(), *self.classifier.named_children()]:
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.normal_(module.weight, 0.0, std)
+                nn.init.constant_(module.bias, bias_one if name in BIAS_ONE_LAYERS else 0.0)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The pooled conv5 maps, before flattening."""
+        return self.features(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x).flatten(1))

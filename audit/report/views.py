@@ -1,0 +1,246 @@
+"""View models: what the template shows, as plain strings and dicts, computed from analyse's results.
+
+Nothing here renders HTML (the template does, autoescaping every string) and nothing reads MLflow
+beyond the one frame of runs: the template can then stay free of logic and this module testable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from audit.analyse.measure import MeasureResult
+from audit.config import flatten
+from audit.spec import Claim, Measure
+
+PROFILE_ORDER = {"smoke": 0, "cifar": 1, "imagenet": 2, "full": 3}
+ARCH_NOTES = {
+    "cifar_fig1": "The four-layer CIFAR-10 net (conv 32 5×5 → max-pool 3/2 → conv 32 5×5 → avg-pool 3/2 → conv 64 "
+                  "5×5 → avg-pool 3/2 → fc10) is our best reading, not documented by the paper: the paper names no "
+                  "net for Figure 1, and this one follows the authors' cuda-convnet layer files.",
+    "cifar_lrn": "The CIFAR-10 net of the LRN pair comes from the authors' cuda-convnet layer files; the paper does "
+                 "not describe it.",
+}
+POSITION = {"consistent": "the paper's value lies inside the 95% interval",
+            "smaller": "the measured effect is smaller than the paper's",
+            "larger": "the measured effect is larger than the paper's"}
+
+
+def fmt(x: float | None, digits: int = 2) -> str:
+    """A number for people: — for missing, ∞ for unbounded, a true minus sign."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.{digits}f}".replace("-", "−")
+
+
+def column(frame: pd.DataFrame, name: str, default: Any = "") -> pd.Series:
+    """A column as strings ('' when missing), or as floats when the default is a number."""
+    if name not in frame.columns:
+        return pd.Series([default] * len(frame), index=frame.index, dtype=object if isinstance(default, str) else float)
+    if isinstance(default, str):
+        return frame[name].fillna(default).astype(str)
+    return pd.to_numeric(frame[name], errors="coerce")
+
+
+def roles(frame: pd.DataFrame) -> pd.Series:
+    """Every 'claim:variant' a run serves (a shared baseline serves several claims)."""
+    return column(frame, "tags.audit.variants").map(lambda s: [r for r in s.split(",") if r])
+
+
+def select_runs(frame: pd.DataFrame, claims: list[Claim], profile: str | None) -> pd.DataFrame:
+    """The runs of these claims (and this profile): what a filtered report is about."""
+    if frame.empty:
+        return frame
+    ids = {c.id for c in claims}
+    mask = roles(frame).map(lambda rs: any(r.split(":")[0] in ids for r in rs))
+    if profile:
+        mask &= column(frame, "tags.audit.profile") == profile
+    return frame[mask]
+
+
+def claim_runs(frame: pd.DataFrame, claim: str) -> pd.DataFrame:
+    mask = roles(frame).map(lambda rs: any(r.startswith(claim + ":") for r in rs))
+    return frame[mask]
+
+
+def unit_of(m: Measure) -> str:
+    """The forest plot's panel: percentage points, a ratio, or the measure's own unit."""
+    if m.scale == "ratio":
+        return "×"
+    return m.unit
+
+
+def _num(m: Measure, x: float) -> str:
+    if m.scale == "ratio":
+        return fmt(x) + "×"
+    return fmt(x)
+
+
+def _interval(m: Measure, lo: float, hi: float, seeds: int) -> str:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"no interval ({seeds} seed{'s' if seeds != 1 else ''})"
+    return f"[{_num(m, lo)}, {_num(m, hi)}]"
+
+
+def comparability(claim: Claim, profile: str) -> str:
+    """Whether a claim's numbers at this profile can be set beside the paper's, in a few words."""
+    spec = claim.profiles.get(profile)
+    if spec is None:
+        return "unknown profile"
+    if not spec.scientific:
+        return "no — smoke profile (toy data, tiny nets)"
+    if spec.comparable_with_paper:
+        return "yes — the paper's scale"
+    return f"no — {profile} scale, the direction only"
+
+
+def measure_view(r: MeasureResult) -> dict[str, Any]:
+    """One measure of one claim at one profile, formatted for the summary and the claim's section."""
+    m, iv, v = r.measure, r.interval, r.verdict
+    spec = r.claim.profiles[r.profile]
+    badge = v.label if spec.scientific else "smoke only"
+    unit = "×" if m.scale == "ratio" else f" {m.unit}"
+    if m.baseline_metric:
+        effect = f"{m.metric}({m.treatment}) − {m.baseline_metric}({m.baseline})"
+    else:
+        effect = f"{m.treatment} / {m.baseline}" if m.scale == "ratio" else f"{m.treatment} − {m.baseline}"
+    position = POSITION.get(v.paper, "the paper gives no number" if m.paper is None else
+                            "no interval to compare with the paper's value")
+    sentence = f"{badge.capitalize()}: {v.reason}"
+    if v.seeds_needed:
+        sentence += f"; about {v.seeds_needed} seeds would settle it"
+    sentence += f". {position.capitalize()}."
+    return {
+        "id": m.id, "label": m.label or m.id, "kind": m.kind, "metric": m.metric, "effect": effect,
+        "paper": "—" if m.paper is None else f"{m.paper:g}{unit}".replace("-", "−"),
+        "mean": fmt(iv.mean) + unit, "ci": _interval(m, iv.lo, iv.hi, len(r.rows)),
+        "verdict": v.label, "badge": badge, "badge_class": badge.replace(" ", "-"), "reason": v.reason,
+        "sentence": sentence, "position": v.paper if m.paper is not None else "no paper number",
+        "seeds": len(r.rows), "p": fmt(r.p, 3), "adjusted_p": fmt(r.adjusted_p, 3),
+        "datasets": ", ".join(r.datasets) or "—", "threshold": m.threshold, "scale": m.scale,
+        "rows": [{"seed": row.seed, "t": fmt(row.treatment.value), "b": fmt(row.baseline.value),
+                  "flags": "; ".join(f for f in (row.treatment.flag, row.baseline.flag) if f),
+                  "effect": _num(m, row.effect), "t_run": row.treatment_run, "b_run": row.baseline_run}
+                 for row in r.rows],
+        "treatment": m.treatment, "baseline": m.baseline + (f" ({m.baseline_metric})" if m.baseline_metric else ""),
+        "grid": r.grid, "chosen_lr": r.chosen_lr, "failed": r.failed_runs,
+        "forest": {"label": f"{r.claim.id}: {m.label or m.id} [{r.profile}]", "mean": iv.mean, "lo": iv.lo,
+                   "hi": iv.hi, "paper": m.paper, "unit": unit_of(m), "badge": badge},
+    }
+
+
+def missing_view(claim: Claim, m: Measure, profile: str) -> dict[str, Any]:
+    """A measure with no paired seed (its runs failed or are missing): shown, never silently left out."""
+    unit = "×" if m.scale == "ratio" else f" {m.unit}"
+    reason = (f"no seed has a completed run of both {m.treatment} and {m.baseline} at profile {profile}; "
+              "see the runs table")
+    return {"id": m.id, "label": m.label or m.id, "kind": m.kind, "metric": m.metric,
+            "effect": f"{m.treatment} vs {m.baseline}", "paper": "—" if m.paper is None else f"{m.paper:g}{unit}",
+            "mean": "—", "ci": "", "verdict": "no result", "badge": "no result", "badge_class": "no-result",
+            "reason": reason, "sentence": f"No result: {reason}.", "position": "—", "seeds": 0, "p": "—",
+            "adjusted_p": "—", "datasets": "—", "threshold": m.threshold, "scale": m.scale, "rows": [],
+            "treatment": m.treatment, "baseline": m.baseline, "grid": [], "chosen_lr": {}, "failed": [],
+            "forest": None}
+
+
+def _overrides(claim: Claim, profile: str, variant: str) -> str:
+    """A variant's changes to the claim's profile, as key=value (empty: the unmodified net)."""
+    layers = {**claim.variants[variant].as_dict()}
+    extra = claim.profiles[profile].variants.get(variant) if profile in claim.profiles else None
+    flat = flatten(layers)
+    if extra is not None:
+        flat.update(flatten(extra.as_dict()))
+    parts = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(flat.items())]
+    if claim.variants[variant].init_from:
+        parts.append(f"starts from {claim.variants[variant].init_from}'s final weights")
+    return ", ".join(parts) or "unchanged"
+
+
+def _distinct(frame: pd.DataFrame, name: str) -> str:
+    values = sorted({v for v in column(frame, name) if v}, key=lambda s: (len(s), s))
+    return ", ".join(values) or "—"
+
+
+def what_was_run(claim: Claim, profile: str, runs: pd.DataFrame) -> dict[str, Any]:
+    """Variants, seeds, data, epochs and scale behind a claim's numbers at one profile."""
+    seeds = sorted({int(s) for s in column(runs, "tags.audit.seed") if s.lstrip("-").isdigit()})
+    archs = {a for a in column(runs, "params.model.arch") if a}
+    return {
+        "variants": [{"name": v, "changes": _overrides(claim, profile, v)} for v in claim.variants],
+        "seeds": seeds, "datasets": _distinct(runs, "tags.audit.dataset_name"),
+        "classes": _distinct(runs, "tags.audit.dataset_classes"),
+        "train_images": _distinct(runs, "tags.audit.dataset_train_images"),
+        "epochs": _distinct(runs, "params.train.epochs"), "epochs_run": _distinct(runs, "tags.audit.epochs_run"),
+        "input_size": _distinct(runs, "params.model.input_size"), "width": _distinct(runs, "params.model.width"),
+        "archs": ", ".join(sorted(archs)) or "—", "devices": _distinct(runs, "tags.audit.device"),
+        "crops": _distinct(runs, "params.data.eval_crops"),
+        "arch_notes": [ARCH_NOTES[a] for a in sorted(archs) if a in ARCH_NOTES],
+    }
+
+
+def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult]) -> list[dict[str, str]]:
+    """Every run of a claim at a profile, whatever its status: diverged and failed runs are shown."""
+    used = {rid for r in results for row in r.rows for rid in (row.treatment_run, row.baseline_run)}
+    order = {v: i for i, v in enumerate(claim.variants)}
+    out = []
+    for _, run in runs.iterrows():
+        variants = [r.split(":", 1)[1] for r in str(run.get("tags.audit.variants") or "").split(",")
+                    if r.startswith(claim.id + ":")]
+        status = str(run.get("tags.audit.status") or "unknown")
+        grid = str(run.get("tags.audit.lr_grid") or "0") == "1"
+        if run["run_id"] in used:
+            role = "in the statistics"
+        elif status == "failed":
+            role = "failed: not in the statistics"
+        elif status == "running":
+            role = "unfinished: not in the statistics"
+        elif grid:
+            role = "learning-rate grid: another rate was chosen"
+        else:
+            role = "not paired (no run of the other variant with this seed)"
+        out.append({
+            "variant": ", ".join(variants), "seed": str(run.get("tags.audit.seed", "")), "status": status,
+            "lr": str(run.get("params.train.lr", "")) if grid else "",
+            "epochs": f"{run.get('tags.audit.epochs_run') or '—'} / {run.get('params.train.epochs', '—')}",
+            "train1": fmt(_float(run.get("metrics.train_top1_error"))),
+            "val1": fmt(_float(run.get("metrics.val_top1_error"))),
+            "val5": fmt(_float(run.get("metrics.val_top5_error"))),
+            "role": role, "run_id": str(run["run_id"]), "config": str(run.get("tags.audit.config_hash", "")),
+            "error": str(run.get("tags.audit.error") or ""),
+            "_key": (order.get(variants[0], 99) if variants else 99, str(run.get("tags.audit.seed", "")),
+                     str(run.get("params.train.lr", ""))),
+        })
+    out.sort(key=lambda r: r.pop("_key"))  # type: ignore[arg-type]
+    return out
+
+
+def _float(x: Any) -> float | None:
+    try:
+        return None if x is None or pd.isna(x) else float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _counts(frame: pd.DataFrame, name: str) -> list[tuple[str, int]]:
+    values = column(frame, name).replace("", "—")
+    return sorted(values.value_counts().items(), key=lambda kv: -kv[1])
+
+
+def provenance(frame: pd.DataFrame) -> dict[str, Any]:
+    """Where every number came from: commits, devices, data fingerprints, and every run with its hash."""
+    cols = {"run_id": "MLflow run", "tags.audit.config_hash": "config hash", "tags.audit.variants": "claim:variant",
+            "tags.audit.seed": "seed", "tags.audit.profile": "profile", "tags.audit.status": "status",
+            "tags.audit.dataset_name": "data", "tags.audit.dataset_fingerprint": "fingerprint",
+            "tags.audit.device": "device", "tags.audit.git_sha": "git"}
+    table = pd.DataFrame({label: column(frame, col) for col, label in cols.items()}, index=frame.index)
+    fingerprints = sorted({(n or "—", f or "—") for n, f in zip(column(frame, "tags.audit.dataset_name"),
+                                                              column(frame, "tags.audit.dataset_fingerprint"))})
+    return {"columns": list(cols.values()), "rows": table.sort_values(["profile", "claim:variant", "seed"])
+            .values.tolist(), "commits": _counts(frame, "tags.audit.git_sha"),
+            "devices": _counts(frame, "tags.audit.device"), "fingerprints": fingerprints,
+            "statuses": _counts(frame, "tags.audit.status")}

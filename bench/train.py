@@ -1,0 +1,208 @@
+"""Training throughput: our two-tower AlexNet against torchvision's AlexNet, side by side (issue 7).
+
+Images per second for forward + backward + SGD step, both nets in the same loop, same batch, same
+precision, same process. The timed repeats alternate the order of the nets (ABBA) so that a busy,
+shared machine slows both alike; the ratio is the median of the per-repeat ratios.
+
+Ours is the paper's net (LRN, groups=2, paper init, dropout on fc6/fc7 outputs); torchvision's has
+no LRN and no groups. The small cases are the profiles' nets (64 px at width 0.25 with 100 classes,
+32 px at width 0.5 with 10 classes); torchvision's AlexNet runs unchanged at the same input size
+(it cannot take 32 px: its pool5 gets a 1x1 map), so there the ratio only says what the profile
+costs next to the full-width reference. ``--torch-lrn`` adds a column for ours with
+``nn.LocalResponseNorm`` in place of the fast LRN.
+
+    python bench/train.py                             # 224 px batch 32, fp32 and bf16
+    python bench/train.py --cases 224 64 32 --channels-last both
+    python bench/train.py --profile                   # torch.profiler table of one step of ours
+
+Prints a markdown table for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from audit.config import ModelConfig  # noqa: E402
+from audit.models import build_model  # noqa: E402
+from audit.models.lrn import LocalResponseNorm  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    input_size: int
+    width: float
+    num_classes: int
+    batch: int
+
+
+CASES = {
+    "224": Case("224", 224, 1.0, 1000, 32),
+    "64": Case("64", 64, 0.25, 100, 128),
+    "32": Case("32", 32, 0.5, 10, 128),
+}
+
+
+def ours(case: Case, torch_lrn: bool = False) -> nn.Module:
+    model = build_model(ModelConfig(input_size=case.input_size, width=case.width), case.num_classes)
+    if torch_lrn:
+        for name, child in model.features.named_children():
+            if isinstance(child, LocalResponseNorm):
+                setattr(model.features, name, nn.LocalResponseNorm(child.size, child.alpha, child.beta, child.k))
+    return model
+
+
+def torchvision_alexnet(case: Case) -> nn.Module | None:
+    if case.input_size < 63:  # conv1 11/4 and three 3/2 pools leave nothing below 63 px
+        return None
+    return torchvision.models.alexnet(weights=None, num_classes=case.num_classes)
+
+
+def make_step(
+    model: nn.Module, case: Case, batch: int, precision: str, channels_last: bool, device: torch.device
+) -> Callable[[], None]:
+    """One SGD training step on a fixed random batch (the paper's optimiser settings)."""
+    model.to(device).train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=fmt)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, case.input_size, case.input_size, generator=gen).to(device, memory_format=fmt)
+    y = torch.randint(0, case.num_classes, (batch,), generator=gen).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def timed(step: Callable[[], None], steps: int, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def measure(steps_by_name: dict[str, Callable[[], None]], batch: int, args: argparse.Namespace,
+            device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
+    """Median images/s per net, and the median per-repeat ratio of each net to torchvision's."""
+    names = list(steps_by_name)
+    for name in names:
+        for _ in range(args.warmup):
+            steps_by_name[name]()
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(args.repeats):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            rates[name].append(args.steps * batch / timed(steps_by_name[name], args.steps, device))
+    medians = {n: statistics.median(v) for n, v in rates.items()}
+    ratios = {}
+    if "torchvision" in rates:
+        for n in names:
+            if n != "torchvision":
+                ratios[n] = statistics.median(a / b for a, b in zip(rates[n], rates["torchvision"]))
+    return medians, ratios
+
+
+def profile_ours(case: Case, batch: int, precision: str, channels_last: bool, device: torch.device) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    step = make_step(ours(case), case, batch, precision, channels_last, device)
+    step()
+    step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=["224"])
+    parser.add_argument("--batch", type=int, default=None, help="batch size for every case (default per case)")
+    parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"])
+    parser.add_argument("--channels-last", choices=["no", "yes", "both"], default="no",
+                        help="memory format of both nets and the input")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per net first")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per net (median)")
+    parser.add_argument("--steps", type=int, default=2, help="steps per timed repeat")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--torch-lrn", action="store_true", help="also time ours with nn.LocalResponseNorm")
+    parser.add_argument("--profile", action="store_true", help="print a profiler table of ours instead")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    layouts = {"no": [False], "yes": [True], "both": [False, True]}[args.channels_last]
+
+    if args.profile:
+        for name in args.cases:
+            case = CASES[name]
+            for precision in args.precision:
+                for cl in layouts:
+                    print(f"## ours, {name} px, {precision}, channels_last={cl}")
+                    profile_ours(case, args.batch or case.batch, precision, cl, device)
+        return
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    cpu = platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
+          f"{torch.get_num_threads()} threads, {cpu}, load average before {load}")
+    print(f"median of {args.repeats} repeats x {args.steps} steps after {args.warmup} warm-up steps; "
+          "ratio = median per-repeat ours / torchvision\n")
+    header = "| input | ours | batch | precision | channels_last | ours img/s | torchvision img/s | ratio |"
+    extra = " ours, nn.LRN img/s | ratio |" if args.torch_lrn else ""
+    print(header + extra)
+    print("|" + "---|" * (header.count("|") - 1 + extra.count("|")))
+    for name in args.cases:
+        case = CASES[name]
+        batch = args.batch or case.batch
+        for precision in args.precision:
+            for cl in layouts:
+                torch.manual_seed(0)
+                nets: dict[str, nn.Module | None] = {"ours": ours(case), "torchvision": torchvision_alexnet(case)}
+                if args.torch_lrn:
+                    nets["ours_torch_lrn"] = ours(case, torch_lrn=True)
+                steps = {n: make_step(m, case, batch, precision, cl, device) for n, m in nets.items() if m is not None}
+                rates, ratios = measure(steps, batch, args, device)
+                tv = f"{rates['torchvision']:.1f}" if "torchvision" in rates else "n/a"
+
+                def ratio(n: str) -> str:
+                    return f"{ratios[n]:.2f}x" if n in ratios else "n/a"
+
+                row = (f"| {case.input_size} px | width {case.width:g}, {case.num_classes} classes | {batch} | "
+                       f"{precision} | {'yes' if cl else 'no'} | {rates['ours']:.1f} | {tv} | {ratio('ours')} |")
+                if args.torch_lrn:
+                    row += f" {rates['ours_torch_lrn']:.1f} | {ratio('ours_torch_lrn')} |"
+                print(row, flush=True)
+                del nets, steps
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(f"\nload average after {load}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The shipped claim files: they validate, share the baseline, and a new claim needs no new code."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from audit.analyse.measure import analyse_audit
+from audit.cli import main
+from audit.plan import build_plan
+from audit.spec import load_claim, load_claims
+from audit.track import Tracker
+
+from .conftest import REPO
+
+CLAIMS = REPO / "claims"
+SEVEN = {"relu", "lrn", "overlapping_pooling", "dropout", "depth", "colour_specialisation", "full_imagenet"}
+
+
+def test_all_seven_claims_validate_with_every_profile() -> None:
+    claims = load_claims([CLAIMS])
+    assert {c.id for c in claims} == SEVEN
+    for c in claims:
+        assert {"smoke", "cifar"} <= set(c.profiles), c.id
+        if c.id != "relu":  # relu's claim is a CIFAR-10 experiment in the paper itself
+            assert {"imagenet", "full"} <= set(c.profiles), c.id
+        assert not c.profiles["smoke"].scientific, f"{c.id}: smoke must never give a scientific verdict"
+    result = CliRunner().invoke(main, ["validate", str(CLAIMS)])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_baseline_is_one_run_shared_by_the_alexnet_claims() -> None:
+    plan = build_plan(load_claims([CLAIMS]), "smoke")
+    shared = [run for run in plan.runs.values() if run.shared]
+    baseline_claims = max((set(run.claims) for run in shared), key=len)
+    assert {"lrn", "overlapping_pooling", "dropout", "depth"} <= baseline_claims
+    assert plan.entries > len(plan.runs)  # deduplicated before anything trains
+
+
+def test_fine_tuning_depends_on_pretraining_and_the_dependency_is_hashed() -> None:
+    plan = build_plan([load_claim(CLAIMS / "full_imagenet.yaml")], "smoke", seeds=1)
+    ordered = plan.ordered()
+    finetune = next(r for r in ordered if r.roles[0].variant == "finetune")
+    pretrain = next(r for r in ordered if r.roles[0].variant == "pretrain")
+    assert finetune.config.init_from == pretrain.config_hash
+    assert ordered.index(pretrain) < ordered.index(finetune)
+    assert pretrain.config.data.synthetic.classes > finetune.config.data.synthetic.classes
+
+
+NEW_CLAIM = """
+id: weight_decay
+title: Weight decay <script>alert(1)</script> lowers the validation error
+paper:
+  section: "5"
+  quote: "this small amount of weight decay was important for the model to learn"
+variants:
+  with_wd: {}
+  without_wd: {train: {weight_decay: 0.0}}
+measure:
+  - id: top1
+    metric: val_top1_error
+    treatment: with_wd
+    baseline: without_wd
+    expect: decrease
+    smallest_effect: 0.5
+  - id: gap
+    kind: overfitting_gap
+    treatment: with_wd
+    baseline: without_wd
+    expect: decrease
+    smallest_effect: 0.5
+profiles:
+  tiny:
+    scientific: false
+    seeds: 2
+    model: {width: 0.125, fc_width: 32, input_size: 32, init: kaiming}
+    data: {synthetic: {classes: 10, train_per_class: 16, val_per_class: 4, size: 32}, normalise: unit}
+    train: {epochs: 2, batch_size: 32, weight_decay: 0.0005, schedule: constant, eval_train: true}
+"""
+
+
+@pytest.mark.slow
+def test_a_new_claim_runs_from_the_schema_alone(workdir: Path) -> None:
+    claim_file = workdir / "weight_decay.yaml"
+    claim_file.write_text(textwrap.dedent(NEW_CLAIM))
+    result = CliRunner().invoke(main, ["run", str(claim_file), "--profile", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert "4 finished" in result.output
+    results = analyse_audit([load_claim(claim_file)], Tracker().runs_frame(), Tracker(), "tiny")
+    assert [r.measure.id for r in results] == ["top1", "gap"]
+    assert all(len(r.rows) == 2 and math.isfinite(r.interval.mean) for r in results)
+    assert all(r.verdict.label == "inconclusive" and "smoke" in r.verdict.reason for r in results)
