@@ -75,21 +75,11 @@ class Plan:
         return out
 
 
-def detect_source(path: str) -> str:
-    """Guess a data layout from what lies at ``path`` (the data package checks it for real)."""
-    p = Path(path)
-    if (p / "data_batch_1").exists() or (p / "cifar-10-batches-py").exists():
-        return "cifar_python"
-    val = p / "val"
-    markers = ("LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.txt")
-    if any((p / m).exists() or (val / m).exists() for m in markers):
-        return "ilsvrc2012"
-    return "imagefolder"
-
-
 def _data_override(data_path: str | None) -> dict[str, Any]:
     if data_path is None:
         return {}
+    from audit.data.load import detect_source  # the data package owns layout knowledge
+
     absolute = str(Path(data_path).expanduser().resolve())
     return {"data": {"path": absolute, "source": detect_source(absolute)}}
 

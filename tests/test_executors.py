@@ -84,7 +84,7 @@ def test_ray_executor_runs_a_plan_with_the_same_tags_as_local(workdir: Path, ray
                                     "--cpus-per-run", "1"),
                           cwd=workdir, env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 finished" in proc.stdout
+    assert "2 finished" in proc.stdout, proc.stdout + proc.stderr
     on_ray = runs_by_hash(Tracker())
     ray_hist = histories(Tracker())
 
@@ -100,6 +100,8 @@ def test_ray_executor_runs_a_plan_with_the_same_tags_as_local(workdir: Path, ray
         tags = {k: v for k, v in rows[0].items() if k.startswith("tags.audit.") and isinstance(v, str)}
         local_tags = {k: v for k, v in here[config_hash][0].items()
                       if k.startswith("tags.audit.") and isinstance(v, str)}
-        assert tags == local_tags
+        assert tags == local_tags, {k: (tags.get(k), local_tags.get(k)) for k in set(tags) ^ set(local_tags)
+                                    | {k for k in tags if tags[k] != local_tags.get(k)}}
         assert tags["tags.audit.status"] == "finished"
-    assert ray_hist == histories(tracker), "one thread per run: Ray workers compute exactly what local runs do"
+    local_hist = histories(tracker)
+    assert ray_hist == local_hist, f"one thread per run: Ray computes what local runs do\n{ray_hist}\n{local_hist}"

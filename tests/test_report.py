@@ -119,6 +119,7 @@ def test_summary_verdicts_and_comparability(report: Path) -> None:
     html = report.read_text()
     assert html.count('class="badge smoke-only"') >= 7           # every smoke row says so
     assert "no — smoke profile (toy data, tiny nets)" in html
+    assert "not compared (smoke)" in html                          # no "consistent with the paper" for toy runs
     assert "no — cifar scale, the direction only" in html
     assert 'id="scale-warning"' in html                           # nothing here is on the paper's scale
     for text in ("37.5", "40.7", "38.1", "15.3", "5 CNNs"):        # the paper's tables

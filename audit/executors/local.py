@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from audit.executors.lock import RunLock, describe
 from audit.executors.schedule import InlineBackend, OnEvent, Outcome, drive
@@ -164,11 +165,28 @@ def execute_one(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, 
 _WORKER: dict[str, Tracker] = {}
 
 
-def _init_worker(threads: int | None) -> None:
+def _init_worker(threads: int | None, gpu_slots: Any) -> None:
+    """Threads per worker, and on a GPU machine this worker's own GPUs (set before CUDA starts)."""
+    if gpu_slots is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_slots.get()
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def _gpu_slots(ctx: Any, jobs: int, per_worker: int) -> Any:
+    """A queue of CUDA_VISIBLE_DEVICES values, one per worker (round-robin when GPUs are fewer); None on CPU."""
+    import torch
+
+    count = torch.cuda.device_count()
+    if count == 0:
+        return None
+    visible = (os.environ.get("CUDA_VISIBLE_DEVICES") or ",".join(map(str, range(count)))).split(",")[:count]
+    slots = ctx.Queue()
+    for worker in range(jobs):
+        slots.put(",".join(visible[(worker * per_worker + i) % count] for i in range(per_worker)))
+    return slots
 
 
 def _work(run: PlannedRun, uri: str, workdir: Path, profile: str, claim_files: dict[str, Path],
@@ -181,13 +199,15 @@ def _work(run: PlannedRun, uri: str, workdir: Path, profile: str, claim_files: d
 class PoolBackend:
     """``--jobs N``: N spawned worker processes, one run each at a time."""
 
-    def __init__(self, jobs: int, work: Callable[[PlannedRun], Outcome], threads: int | None) -> None:
-        self.capacity, self._work, self._threads = jobs, work, threads
+    def __init__(self, jobs: int, work: Callable[[PlannedRun], Outcome], threads: int | None,
+                 gpus_per_worker: int = 1) -> None:
+        self.capacity, self._work, self._threads, self._gpus = jobs, work, threads, gpus_per_worker
         self._pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.capacity, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self._threads,))
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.capacity, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(self._threads, _gpu_slots(ctx, self.capacity, self._gpus)))
 
     def submit(self, run: PlannedRun) -> Future[Outcome]:
         return self._pool.submit(self._work, run)
@@ -221,4 +241,5 @@ def execute(plan: Plan, tracker: Tracker, workdir: Path, claim_files: dict[str, 
     work = functools.partial(_work, uri=portable_uri(tracker.uri), workdir=workdir.resolve(), profile=plan.profile,
                              claim_files={k: Path(v).resolve() for k, v in claim_files.items()},
                              runtime=runtime)
-    return drive(plan, PoolBackend(jobs, work, threads), on_event, poll)
+    gpus = 2 if runtime.placement == "two-device" else runtime.processes
+    return drive(plan, PoolBackend(jobs, work, threads, gpus), on_event, poll)

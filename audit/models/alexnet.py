@@ -25,7 +25,7 @@ count times ``width``, rounded to an even number so towers split evenly; fc widt
   conv4 takes conv2's maps and becomes the cross-connected layer (no groups), so the network still
   joins the towers once before the classifier, as in the paper; conv5 stays grouped.
 - ``remove_conv=4``: conv5 takes conv3's maps, still grouped.
-- Small inputs (``input_size < 100``): a small stem, conv1 5x5 pad 2 with stride 1 (input <= 48 px)
+- Small inputs (``input_size < 64``): a small stem, conv1 5x5 pad 2 with stride 1 (input <= 48 px)
   or 2 (otherwise); everything else as above. The fc6 input size follows from the actual maps.
 - Init ``paper``: weights N(0, init_std), biases ``bias_one`` in conv2, conv4, conv5, fc6, fc7 and 0
   elsewhere (the layer that replaces a removed one keeps its own rule). ``torch``: PyTorch's default.
@@ -35,10 +35,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import torch
 from torch import Tensor, nn
 
 from audit.config import ModelConfig
 
+from .init import kaiming_init
 from .lrn import LocalResponseNorm
 
 # The paper's sizes at width 1.
@@ -69,8 +71,13 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
 
 
 def stem_geometry(input_size: int) -> tuple[int, int, int]:
-    """conv1's (kernel, stride, padding): the paper's 11/4 (pad 2) or a small stem below 100 px."""
-    if input_size >= 100:
+    """conv1's (kernel, stride, padding): the paper's 11/4 (pad 2) from 64 px up, else a small stem.
+
+    At 64 px the paper's stem still leaves a 1x1 map after pool5 (64 → 15 → 7 → 3 → 1) and costs
+    about a fifth of a 5x5 stride-2 stem; below 64 px a 5x5 stem (stride 1 up to 48 px, else 2) keeps
+    the three poolings possible.
+    """
+    if input_size >= 64:
         return 11, 4, 2
     return 5, (1 if input_size <= 48 else 2), 2
 
@@ -95,6 +102,7 @@ class AlexNet(nn.Module):
         init: str = "paper",
         init_std: float = 0.01,
         bias_one: float = 1.0,
+        cpu_channels_last: bool = True,
     ) -> None:
         super().__init__()
         if towers not in (1, 2):
@@ -108,12 +116,15 @@ class AlexNet(nn.Module):
         groups = towers
         pool_kernel = 3 if pooling == "overlapping" else 2
         self.towers = towers
+        self.cpu_channels_last = cpu_channels_last
 
         def pool() -> nn.MaxPool2d:
             return nn.MaxPool2d(kernel_size=pool_kernel, stride=2)
 
         def norm() -> nn.Module:
-            return LocalResponseNorm(LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K, lrn_alpha_over_n) if lrn else nn.Identity()
+            if not lrn:
+                return nn.Identity()
+            return LocalResponseNorm(LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K, lrn_alpha_over_n, groups=towers)
 
         kernel, stride, padding = stem_geometry(input_size)
         # conv1: outputs 0..c1/2-1 feed tower A, the rest tower B (groups=2 in conv2 splits them so).
@@ -153,6 +164,8 @@ class AlexNet(nn.Module):
         ]))
         if init == "paper":
             self.paper_init(init_std, bias_one)
+        elif init == "kaiming":
+            kaiming_init(self)
         elif init != "torch":
             raise ValueError(f"unknown init {init!r}")
 
@@ -189,7 +202,9 @@ class AlexNet(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """The pooled conv5 maps, before flattening."""
+        if self.cpu_channels_last and x.device.type == "cpu" and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.features(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x).flatten(1))
+        return self.classifier(self.forward_features(x).flatten(1))

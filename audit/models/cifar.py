@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from audit.config import ModelConfig
 
 from .alexnet import activation_layer, conv_out
+from .init import kaiming_init
 from .lrn import LocalResponseNorm
 
 CMRNORM_SIZE, CMRNORM_SCALE, CMRNORM_POW, CMRNORM_K = 9, 1e-3, 0.75, 1.0
@@ -97,6 +98,9 @@ def _norm(lrn: bool, alpha_over_n: bool) -> nn.Module:
 
 def _init(module: nn.Module, init: str, std: float) -> None:
     if init == "torch":
+        return
+    if init == "kaiming":
+        kaiming_init(module)
         return
     if init != "paper":
         raise ValueError(f"unknown init {init!r}")

@@ -1,4 +1,4 @@
-"""Local response normalisation (Krizhevsky et al. 2012, §3.3), fast on the CPU.
+"""Local response normalisation (Krizhevsky et al. 2012, §3.3), fast on the CPU, tower-aware.
 
     b[c] = a[c] / (k + alpha' * sum_{j in window(c)} a[j]^2) ** beta
 
@@ -6,20 +6,26 @@ with the window ``c - n//2 .. c + (n-1)//2`` over channels (zero outside), exact
 ``torch.nn.LocalResponseNorm``. ``alpha' = alpha / n`` is the convention of cuda-convnet, Caffe and
 PyTorch (``alpha_over_n=True``); ``alpha' = alpha`` is the paper's formula read literally.
 
-Why not ``nn.LocalResponseNorm``: it squares, pads a 5-D copy, runs ``avg_pool3d``, then four more
-full-size elementwise ops, and autograd keeps a chain of full-size temporaries; on a 2-core CPU
-that made the two-tower AlexNet 1.5-2x slower. Here one autograd node does it in four big ops
-forward and six backward (measured on this CPU: 3-4x faster forward + backward, more under load):
+``groups=g`` splits the channels into g consecutive blocks and normalises each on its own (the
+window stops at a block's edge). That is what the paper's two-GPU net computes: each GPU
+normalises the maps it holds, so no information crosses between towers here. ``groups=1`` is
+``nn.LocalResponseNorm``.
 
-- the window sum over channels is one matrix product with a 0/1 band matrix (C x C, cached), with
-  ``k`` and the scale fused in (``baddbmm`` / ``addmm``): one well-threaded BLAS call instead of a
-  pad + pool or n shifted adds, in whatever dtype the input has (bf16 stays bf16);
-- the backward is written by hand and keeps only the input and the denominator;
-- few ops matters most on a busy 2-core machine, where every extra parallel region can cost a
-  scheduler time slice (a chunked, cache-blocked variant lost badly there).
+Why not ``nn.LocalResponseNorm``: it squares, pads a 5-D copy, runs ``avg_pool3d`` and ``pow``,
+and autograd keeps a chain of full-size temporaries; on this 2-core CPU that made the two-tower
+AlexNet 1.5-2x slower. Measured alternatives (one thread, [32, 96, 55, 55]): one elementwise pass
+into an existing buffer ~3 ms; ``pow`` ~24 ms; a window sum as a band-matrix ``baddbmm`` ~54 ms
+fp32; a fresh 37 MB fp32 temporary ~16 ms of page faults (glibc maps it anew every time); a
+batch-chunked variant drowned in op dispatch when the machine was busy. So here:
 
-Pure torch ops: any device, any float dtype, contiguous or channels_last (which it preserves).
-Autocast is switched off inside, so the output has the input's dtype.
+- one autograd node with a hand-written backward (it keeps x, d and d^-beta);
+- the window sum is n-1 adds of shifted channel slices of one buffer that holds
+  ``k/n + alpha' * x^2`` with ``k/n`` in the pads, so every window sums to ``k + alpha' * S`` exactly,
+  boundaries included, without a padding copy;
+- ``d^-0.75`` as ``rsqrt(d) * sqrt(rsqrt(d))`` (3 cheap passes instead of ``pow``).
+
+Pure torch ops: any device, any float dtype, contiguous or channels_last (kept). Autocast is off
+inside, so the output has the input's dtype (bf16 in, bf16 out).
 """
 
 from __future__ import annotations
@@ -28,87 +34,188 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-_BANDS: dict[tuple[int, int, int, torch.dtype, torch.device], Tensor] = {}
+# Inside the function tensors are viewed as [N, groups, channels per group, *spatial] ("x5");
+# windows run along dim 2.
+_CH = 2
 
 
-def _band(channels: int, before: int, after: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """0/1 matrix B[c, j] = 1 where j is in c's window ``c-before .. c+after`` (cached, exact in any dtype)."""
-    key = (channels, before, after, dtype, device)
-    band = _BANDS.get(key)
-    if band is None:
-        i = torch.arange(channels, device=device)
-        offset = i[None, :] - i[:, None]
-        band = ((offset >= -before) & (offset <= after)).to(dtype)
-        _BANDS[key] = band
-    return band
+class _Window:
+    """Windowed channel sums ``out[c] = sum_{o=-lo..hi} P[c+o]``, with ``fill`` for P outside 0..Cg-1.
+
+    P lives in ``mid``, shaped and laid out like x5. Two layouts, two methods:
+
+    - default: ``mid`` is the middle of a buffer [N, g, Cg + 2 pad, *spatial] (x5's memory order)
+      whose pads hold the fill value; n-1 adds of shifted channel slices, no padding copy. In NCHW
+      each slice is a few large contiguous slabs; in channels_last, rows of Cg (fine in fp32);
+    - channels_last in bf16/fp16: those short strided rows are 3-4x slower than contiguous
+      passes here, but the rows [N*H*W*g, Cg] form one contiguous matrix, so one ``addmm`` with a
+      Cg x Cg 0/1 band matrix does it (fill folded into the bias; fast bf16 matmul units).
+    """
+
+    def __init__(self, x5: Tensor, pad: int, buf: Tensor | None = None) -> None:
+        self.channels, self.pad = x5.shape[_CH], pad
+        self.matmul = _channels_innermost(x5) and x5.element_size() <= 2
+        if self.matmul:
+            self.buf = torch.empty_like(x5) if buf is None else buf
+            self.mid = self.buf
+            return
+        if buf is None:  # same order of dims in memory as x5, so channels_last stays channels_last
+            order = sorted(range(x5.dim()), key=lambda i: -x5.stride(i))
+            shape = list(x5.shape)
+            shape[_CH] += 2 * pad
+            buf = x5.new_empty([shape[i] for i in order]).permute([order.index(i) for i in range(x5.dim())])
+        self.buf = buf
+        self.mid = buf.narrow(_CH, pad, self.channels)
+
+    def fill_pads(self, value: float) -> None:
+        if not self.matmul:
+            self.buf.narrow(_CH, 0, self.pad).fill_(value)
+            self.buf.narrow(_CH, self.pad + self.channels, self.pad).fill_(value)
+
+    def sum_into(self, out: Tensor, lo: int, hi: int, fill: float) -> Tensor:
+        """out (shaped like x5, same layout) = the windowed sums; the pads must hold ``fill``."""
+        c = self.channels
+        if self.matmul:
+            i = torch.arange(c, device=out.device)
+            offset = i[None, :] - i[:, None]  # [j, col] = col - j
+            band = ((offset >= -hi) & (offset <= lo)).to(out.dtype)  # P[j] feeds out[col]
+            missing = (lo + hi + 1 - band.sum(0)) * fill
+            torch.addmm(missing, _rows(self.mid), band, out=_rows(out))
+            return out
+        if lo == hi == 0:
+            return out.copy_(self.mid)
+        pad = self.pad
+        torch.add(self.buf.narrow(_CH, pad - lo, c), self.buf.narrow(_CH, pad - lo + 1, c), out=out)
+        for o in range(2 - lo, hi + 1):
+            out += self.buf.narrow(_CH, pad + o, c)
+        return out
 
 
-def _window_sum(t: Tensor, band: Tensor, scale: float, k: float) -> Tensor:
-    """k + scale * sum_j band[c, j] * t[:, j] over channels (dim 1), as one BLAS call."""
-    n, c = t.shape[:2]
-    bias = torch.tensor(k, dtype=t.dtype, device=t.device)
-    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
-        rows = t.permute(0, 2, 3, 1).reshape(-1, c)  # a view: channels are the fastest dim
-        out = torch.addmm(bias, rows, band.t(), alpha=scale)
-        return out.view(n, t.shape[2], t.shape[3], c).permute(0, 3, 1, 2)
-    out = torch.baddbmm(bias, band.expand(n, c, c), t.reshape(n, c, -1), alpha=scale)
-    return out.view(t.shape)
+def _channels_innermost(x5: Tensor) -> bool:
+    """True for [N, g, Cg, H, W] views of channels_last tensors."""
+    return x5.dim() == 5 and x5.permute(0, 3, 4, 1, 2).is_contiguous()
+
+
+def _rows(t5: Tensor) -> Tensor:
+    """[N, g, Cg, H, W] in channels_last order as the matrix [N*H*W*g, Cg] (a view)."""
+    return t5.permute(0, 3, 4, 1, 2).reshape(-1, t5.shape[_CH])
+
+
+def _chunks(x5: Tensor) -> list[slice]:
+    """Batch slices whose temporaries stay under _CPU_CHUNK_BYTES on the CPU; one slice elsewhere."""
+    if x5.device.type != "cpu" or x5.shape[0] <= 1:
+        return [slice(None)]
+    per_sample = x5[0].numel() * x5.element_size()
+    step = max(1, _CPU_CHUNK_BYTES // max(1, per_sample))
+    return [slice(i, i + step) for i in range(0, x5.shape[0], step)]
+
+
+# glibc maps every block over 32 MB afresh, and first touching its pages costs as much as several
+# elementwise passes (a [32, 96, 55, 55] fp32 temporary: ~20 ms on one core here). Temporaries
+# below this size are recycled from the heap instead.
+_CPU_CHUNK_BYTES = 16 << 20
 
 
 class _LRNFunction(torch.autograd.Function):
+    """One autograd node; on the CPU it walks the batch in chunks so temporaries stay small."""
+
     @staticmethod
-    def forward(ctx, x: Tensor, size: int, scale: float, beta: float, k: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, size: int, scale: float, beta: float, k: float, groups: int) -> Tensor:  # type: ignore[override]
+        x5 = x.unflatten(1, (groups, x.shape[1] // groups))
+        if not (x5.is_contiguous() or _channels_innermost(x5)):
+            x5 = x5.contiguous()
+        lo, hi = size // 2, (size - 1) // 2
+        pad = max(lo, hi)
+        y5 = torch.empty_like(x5)
+        saved: list[Tensor] = []
         with torch.autocast(x.device.type, enabled=False):
-            band = _band(x.shape[1], size // 2, (size - 1) // 2, x.dtype, x.device)
-            sq = x * x
-            d = _window_sum(sq, band, scale, k)  # k + scale * S
-            y = torch.pow(d, -beta, out=sq).mul_(x)  # reuse the buffer of x^2
-        ctx.save_for_backward(x, d)
-        ctx.params = (band, scale, beta)
-        return y
+            k_over_n = torch.full((), k / size, dtype=x.dtype, device=x.device)
+            for part in _chunks(x5):
+                xs = x5[part]
+                # P = k/n + s x^2 and out-of-range channels count as k/n: windows sum to k + s S.
+                window = _Window(xs, pad)
+                window.fill_pads(k / size)
+                torch.addcmul(k_over_n, xs, xs, value=scale, out=window.mid)
+                d = window.sum_into(torch.empty_like(xs), lo, hi, k / size)
+                r = torch.rsqrt(d, out=window.mid)  # kept: 1/d = r^2 in the backward
+                if beta == 0.75:  # d^-3/4 = r * sqrt(r): pow costs ~8 elementwise passes here
+                    dpow = torch.sqrt(r, out=d).mul_(r)
+                elif beta == 0.5:
+                    dpow = d.copy_(r)
+                else:
+                    dpow = d.pow_(-beta)
+                torch.mul(xs, dpow, out=y5[part])
+                saved += [window.buf, dpow]
+        ctx.params = (pad, lo, hi, scale, beta)
+        ctx.save_for_backward(x5, *saved)
+        return y5.flatten(1, 2)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        # With d = k + s*S and y = x d^-beta:
+        # With d = k + s S and y = x d^-beta:
         #   dx[c] = g[c] d[c]^-beta - 2 s beta x[c] * sum_{j: c in window(j)} g[j] x[j] d[j]^(-beta-1)
-        # The sum runs over the transposed window: band.t().
-        x, d = ctx.saved_tensors
-        band, scale, beta = ctx.params
-        t = torch.pow(d, -beta).mul_(grad_y)  # g d^-beta
-        u = (t * x).div_(d)  # g x d^(-beta-1)
-        w = _window_sum(u, band.t(), scale, 0.0)
-        return t.addcmul_(x, w, value=-2.0 * beta), None, None, None, None
+        # The sum runs over the transposed window (lo and hi swapped).
+        x5, *saved = ctx.saved_tensors
+        pad, lo, hi, scale, beta = ctx.params
+        g5 = grad_y.unflatten(1, x5.shape[1:3])
+        grad5 = torch.empty_like(x5)
+        for i, part in enumerate(_chunks(x5)):
+            xs, buf, dpow = x5[part], saved[2 * i], saved[2 * i + 1]
+            r = _Window(xs, pad, buf).mid  # rsqrt(d)
+            t = g5[part] * dpow  # g d^-beta
+            window = _Window(xs, pad)
+            window.fill_pads(0.0)
+            torch.mul(r, r, out=window.mid).mul_(t).mul_(xs)  # g x d^(-beta-1)
+            w = window.sum_into(torch.empty_like(xs), hi, lo, 0.0)
+            torch.addcmul(t, xs, w, value=-2.0 * scale * beta, out=grad5[part])
+        return grad5.flatten(1, 2), None, None, None, None, None
 
 
 def local_response_norm(
-    x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, alpha_over_n: bool = True
+    x: Tensor,
+    size: int,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 1.0,
+    alpha_over_n: bool = True,
+    groups: int = 1,
 ) -> Tensor:
     """Functional form of :class:`LocalResponseNorm` (channels are dim 1, any dim >= 3)."""
     if x.dim() < 3:
         raise ValueError(f"local_response_norm expects at least 3 dimensions, got {x.dim()}")
+    if x.shape[1] % groups:
+        raise ValueError(f"{x.shape[1]} channels do not split into {groups} groups")
     if x.numel() == 0:
         return x
     scale = alpha / size if alpha_over_n else alpha
-    return _LRNFunction.apply(x, size, scale, beta, k)
+    return _LRNFunction.apply(x, size, scale, beta, k, groups)
 
 
 class LocalResponseNorm(nn.Module):
-    """Drop-in for ``nn.LocalResponseNorm(size, alpha, beta, k)``, faster; see the module docstring.
+    """``nn.LocalResponseNorm(size, alpha, beta, k)``, faster, with ``groups``; see the module docstring.
 
     ``alpha_over_n=False`` uses the paper's formula literally (alpha not divided by the size n).
     """
 
     def __init__(
-        self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, alpha_over_n: bool = True
+        self,
+        size: int,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        k: float = 1.0,
+        alpha_over_n: bool = True,
+        groups: int = 1,
     ) -> None:
         super().__init__()
-        if size < 1:
-            raise ValueError(f"LRN size must be >= 1, got {size}")
-        self.size, self.alpha, self.beta, self.k, self.alpha_over_n = size, alpha, beta, k, alpha_over_n
+        if size < 1 or groups < 1:
+            raise ValueError(f"LRN size and groups must be >= 1, got {size} and {groups}")
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.alpha_over_n, self.groups = alpha_over_n, groups
 
     def forward(self, x: Tensor) -> Tensor:
-        return local_response_norm(x, self.size, self.alpha, self.beta, self.k, self.alpha_over_n)
+        return local_response_norm(x, self.size, self.alpha, self.beta, self.k, self.alpha_over_n, self.groups)
 
     def extra_repr(self) -> str:
-        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, alpha_over_n={self.alpha_over_n}"
+        return (f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, "
+                f"alpha_over_n={self.alpha_over_n}, groups={self.groups}")

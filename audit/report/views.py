@@ -111,6 +111,9 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
         effect = f"{m.treatment} / {m.baseline}" if m.scale == "ratio" else f"{m.treatment} − {m.baseline}"
     position = POSITION.get(v.paper, "the paper gives no number" if m.paper is None else
                             "no interval to compare with the paper's value")
+    versus = v.paper if m.paper is not None else "no paper number"
+    if not spec.scientific:   # a toy run's number is not set beside the paper's, not even as "consistent"
+        position, versus = "its numbers are not compared with the paper's", "not compared (smoke)"
     sentence = f"{badge.capitalize()}: {v.reason}"
     if v.seeds_needed:
         sentence += f"; about {v.seeds_needed} seeds would settle it"
@@ -120,7 +123,7 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
         "paper": "—" if m.paper is None else f"{m.paper:g}{unit}".replace("-", "−"),
         "mean": fmt(iv.mean) + unit, "ci": _interval(m, iv.lo, iv.hi, len(r.rows)),
         "verdict": v.label, "badge": badge, "badge_class": badge.replace(" ", "-"), "reason": v.reason,
-        "sentence": sentence, "position": v.paper if m.paper is not None else "no paper number",
+        "sentence": sentence, "position": versus,
         "seeds": len(r.rows), "p": fmt(r.p, 3), "adjusted_p": fmt(r.adjusted_p, 3),
         "datasets": ", ".join(r.datasets) or "—", "threshold": m.threshold, "scale": m.scale,
         "rows": [{"seed": row.seed, "t": fmt(row.treatment.value), "b": fmt(row.baseline.value),
