@@ -7,12 +7,14 @@ shared machine slows both alike; the ratio is the median of the per-repeat ratio
 Ours is the paper's net (LRN, groups=2, paper init, dropout on fc6/fc7 outputs); torchvision's has
 no LRN and no groups. The small cases are the profiles' nets (64 px at width 0.25 with 100 classes,
 32 px at width 0.5 with 10 classes); torchvision's AlexNet runs unchanged at the same input size
-(it cannot take 32 px: its pool5 gets a 1x1 map), so there the ratio only says what the profile
-costs next to the full-width reference. ``--torch-lrn`` adds a column for ours with
-``nn.LocalResponseNorm`` in place of the fast LRN.
+(not at 32 px: its conv5 maps are 1x1 there, too small for pool5), so there the ratio only says
+what the profile costs next to the full-width reference. ``--extra torch_lrn`` adds a column for ours with
+``nn.LocalResponseNorm`` (over all channels) in place of the fast per-tower LRN, ``--extra nchw``
+one for ours without its internal channels_last.
 
     python bench/train.py                             # 224 px batch 32, fp32 and bf16
-    python bench/train.py --cases 224 64 32 --channels-last both
+    python bench/train.py --cases 224 64 32 --channels-last both --extra torch_lrn nchw
+    python bench/train.py --threads 1 --clock cpu      # CPU time per image, when the machine is busy
     python bench/train.py --profile                   # torch.profiler table of one step of ours
 
 Prints a markdown table for BENCHMARKS.md.
@@ -58,12 +60,17 @@ CASES = {
 }
 
 
-def ours(case: Case, torch_lrn: bool = False) -> nn.Module:
-    model = build_model(ModelConfig(input_size=case.input_size, width=case.width), case.num_classes)
-    if torch_lrn:
+def ours(case: Case, variant: str = "ours") -> nn.Module:
+    """Our net; ``torch_lrn``: with nn.LocalResponseNorm (over all channels); ``nchw``: no channels_last."""
+    cfg = ModelConfig(input_size=case.input_size, width=case.width)
+    model = build_model(cfg, case.num_classes)
+    if variant == "nchw":
+        model.cpu_channels_last = False
+    if variant == "torch_lrn":
         for name, child in model.features.named_children():
             if isinstance(child, LocalResponseNorm):
-                setattr(model.features, name, nn.LocalResponseNorm(child.size, child.alpha, child.beta, child.k))
+                torch_lrn = nn.LocalResponseNorm(child.size, child.alpha, child.beta, child.k)
+                setattr(model.features, name, torch_lrn)
     return model
 
 
@@ -95,29 +102,31 @@ def make_step(
     return step
 
 
-def timed(step: Callable[[], None], steps: int, device: torch.device) -> float:
+def timed(step: Callable[[], None], steps: int, device: torch.device, clock: Callable[[], float]) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(steps):
         step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return clock() - start
 
 
-def measure(steps_by_name: dict[str, Callable[[], None]], batch: int, args: argparse.Namespace,
-            device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
+def measure(
+    steps_by_name: dict[str, Callable[[], None]], batch: int, args: argparse.Namespace, device: torch.device
+) -> tuple[dict[str, float], dict[str, float]]:
     """Median images/s per net, and the median per-repeat ratio of each net to torchvision's."""
     names = list(steps_by_name)
     for name in names:
         for _ in range(args.warmup):
             steps_by_name[name]()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     rates: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.repeats):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
-            rates[name].append(args.steps * batch / timed(steps_by_name[name], args.steps, device))
+            rates[name].append(args.steps * batch / timed(steps_by_name[name], args.steps, device, clock))
     medians = {n: statistics.median(v) for n, v in rates.items()}
     ratios = {}
     if "torchvision" in rates:
@@ -142,16 +151,19 @@ def profile_ours(case: Case, batch: int, precision: str, channels_last: bool, de
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=["224"])
-    parser.add_argument("--batch", type=int, default=None, help="batch size for every case (default per case)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size of every case (default per case)")
     parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"])
     parser.add_argument("--channels-last", choices=["no", "yes", "both"], default="no",
-                        help="memory format of both nets and the input")
+                        help="memory format of both nets' weights and the input given to them")
+    parser.add_argument("--extra", nargs="*", choices=list(EXTRAS), default=[],
+                        help="more columns: ours with nn.LocalResponseNorm; ours without inner channels_last")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per net first")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per net (median)")
     parser.add_argument("--steps", type=int, default=2, help="steps per timed repeat")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: process CPU time, steadier on a busy machine (use with --threads 1)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--torch-lrn", action="store_true", help="also time ours with nn.LocalResponseNorm")
     parser.add_argument("--profile", action="store_true", help="print a profiler table of ours instead")
     args = parser.parse_args(argv)
     if args.threads:
@@ -168,40 +180,51 @@ def main(argv: list[str] | None = None) -> None:
                     profile_ours(case, args.batch or case.batch, precision, cl, device)
         return
 
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    cpu = platform.processor() or platform.machine()
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
-          f"{torch.get_num_threads()} threads, {cpu}, load average before {load}")
-    print(f"median of {args.repeats} repeats x {args.steps} steps after {args.warmup} warm-up steps; "
-          "ratio = median per-repeat ours / torchvision\n")
-    header = "| input | ours | batch | precision | channels_last | ours img/s | torchvision img/s | ratio |"
-    extra = " ours, nn.LRN img/s | ratio |" if args.torch_lrn else ""
-    print(header + extra)
-    print("|" + "---|" * (header.count("|") - 1 + extra.count("|")))
+          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+          f"load average before {_load()}")
+    print(f"{args.clock} clock; median of {args.repeats} repeats x {args.steps} steps after {args.warmup} "
+          "warm-up steps; ratio = median over repeats of ours / torchvision. On the CPU ours runs its conv "
+          "layers in channels_last whatever the input's format.\n")
+    columns = ["input", "ours", "batch", "precision", "channels_last"]
+    columns += ["ours img/s", "torchvision img/s", "ratio"]
+    for extra in args.extra:
+        columns += [f"{EXTRAS[extra]} img/s", "ratio"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
     for name in args.cases:
         case = CASES[name]
         batch = args.batch or case.batch
         for precision in args.precision:
             for cl in layouts:
-                torch.manual_seed(0)
-                nets: dict[str, nn.Module | None] = {"ours": ours(case), "torchvision": torchvision_alexnet(case)}
-                if args.torch_lrn:
-                    nets["ours_torch_lrn"] = ours(case, torch_lrn=True)
-                steps = {n: make_step(m, case, batch, precision, cl, device) for n, m in nets.items() if m is not None}
-                rates, ratios = measure(steps, batch, args, device)
-                tv = f"{rates['torchvision']:.1f}" if "torchvision" in rates else "n/a"
+                print(row(case, batch, precision, cl, args, device), flush=True)
+    print(f"\nload average after {_load()}")
 
-                def ratio(n: str) -> str:
-                    return f"{ratios[n]:.2f}x" if n in ratios else "n/a"
 
-                row = (f"| {case.input_size} px | width {case.width:g}, {case.num_classes} classes | {batch} | "
-                       f"{precision} | {'yes' if cl else 'no'} | {rates['ours']:.1f} | {tv} | {ratio('ours')} |")
-                if args.torch_lrn:
-                    row += f" {rates['ours_torch_lrn']:.1f} | {ratio('ours_torch_lrn')} |"
-                print(row, flush=True)
-                del nets, steps
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    print(f"\nload average after {load}")
+EXTRAS = {"torch_lrn": "ours, nn.LocalResponseNorm", "nchw": "ours, NCHW inside"}
+
+
+def row(
+    case: Case, batch: int, precision: str, cl: bool, args: argparse.Namespace, device: torch.device
+) -> str:
+    """One table row: all nets built, warmed up and timed side by side."""
+    torch.manual_seed(0)
+    nets: dict[str, nn.Module | None] = {"ours": ours(case), "torchvision": torchvision_alexnet(case)}
+    for extra in args.extra:
+        nets[extra] = ours(case, extra)
+    steps = {n: make_step(m, case, batch, precision, cl, device) for n, m in nets.items() if m is not None}
+    rates, ratios = measure(steps, batch, args, device)
+    shown = {n: f"{rates[n]:.1f}" if n in rates else "n/a" for n in nets}
+    ratio = {n: f"{ratios[n]:.2f}x" if n in ratios else "n/a" for n in nets}
+    cells = [f"{case.input_size} px", f"width {case.width:g}, {case.num_classes} classes", str(batch)]
+    cells += [precision, "yes" if cl else "no", shown["ours"], shown["torchvision"], ratio["ours"]]
+    for extra in args.extra:
+        cells += [shown[extra], ratio[extra]]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def ray_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     ray = pytest.importorskip("ray")
     from ray._private import ray_constants
 
-    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)  # read at import: Ray may be imported already
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False, raising=False)  # read at import time
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Unix socket paths are limited to 107 bytes
     ctx = ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp), logging_level="warning",
                    log_to_driver=False)

@@ -24,7 +24,8 @@ def tiny(**kw: object) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("kw", [{}, {"remove_conv": 3}, {"remove_conv": 4}, {"lrn": False},
-                                {"activation": "tanh", "pooling": "non_overlapping"}])
+                                {"activation": "tanh", "pooling": "non_overlapping"},
+                                {"towers": 1}])  # one tower: every layer joined, LRN across the halves (halo)
 def test_two_device_equals_grouped_outputs_and_gradients(kw: dict) -> None:
     net = tiny(**kw)
     placed = TwoDeviceAlexNet(net, CPU2)
@@ -47,6 +48,7 @@ def test_cross_device_copies_only_where_towers_meet() -> None:
     assert [k for k, v in kinds.items() if v == "grouped"] == ["features_conv2", "features_conv4", "features_conv5"]
     assert [k for k, v in kinds.items() if v == "joined"] == ["features_conv1", "features_conv3", "classifier_fc6",
                                                               "classifier_fc7", "classifier_fc8"]
+    assert kinds["features_norm1"] == kinds["features_norm2"] == "tower_lrn"  # each tower normalises its own maps
     conv2 = placed.a["features_conv2"]
     assert conv2.groups == 1 and conv2.in_channels == tiny().features.conv2.in_channels // 2
 

@@ -59,7 +59,9 @@ class LocallyConnected2d(nn.Module):
     (unshared too). Computed as unfold + one batched matmul over positions.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, in_size: int, kernel_size: int, padding: int = 0) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, in_size: int, kernel_size: int, padding: int = 0
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.padding = kernel_size, padding
@@ -194,8 +196,10 @@ class CifarLRN(_CifarNet):
             ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)), ("norm1", _norm(lrn, lrn_alpha_over_n)),
             ("conv2", nn.Conv2d(c1, c2, 5, padding=2)), ("act2", activation_layer(activation)),
             ("norm2", _norm(lrn, lrn_alpha_over_n)), ("pool2", nn.MaxPool2d(3, 2, ceil_mode=True)),
-            ("local3", LocallyConnected2d(c2, c3, side, 3, padding=1)), ("act3", activation_layer(activation)),
-            ("local4", LocallyConnected2d(c3, c4, side, 3, padding=1)), ("act4", activation_layer(activation)),
+            ("local3", LocallyConnected2d(c2, c3, side, 3, padding=1)),
+            ("act3", activation_layer(activation)),
+            ("local4", LocallyConnected2d(c3, c4, side, 3, padding=1)),
+            ("act4", activation_layer(activation)),
         ]))
         self.feature_shape = (c4, side, side)
         self.classifier = nn.Sequential(OrderedDict([("fc10", nn.Linear(c4 * side * side, num_classes))]))

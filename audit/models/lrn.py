@@ -13,16 +13,19 @@ normalises the maps it holds, so no information crosses between towers here. ``g
 
 Why not ``nn.LocalResponseNorm``: it squares, pads a 5-D copy, runs ``avg_pool3d`` and ``pow``,
 and autograd keeps a chain of full-size temporaries; on this 2-core CPU that made the two-tower
-AlexNet 1.5-2x slower. Measured alternatives (one thread, [32, 96, 55, 55]): one elementwise pass
-into an existing buffer ~3 ms; ``pow`` ~24 ms; a window sum as a band-matrix ``baddbmm`` ~54 ms
-fp32; a fresh 37 MB fp32 temporary ~16 ms of page faults (glibc maps it anew every time); a
-batch-chunked variant drowned in op dispatch when the machine was busy. So here:
+AlexNet 1.5-2x slower. What we measured (one thread, [32, 96, 55, 55]): an elementwise pass into
+an existing buffer ~3 ms; ``pow`` ~24 ms; a C x C band-matrix ``baddbmm`` ~54 ms in fp32; a fresh
+37 MB fp32 temporary ~20 ms of page faults; strided bf16 passes over short rows 3-4x a contiguous
+one; many small chunks: op dispatch that a busy machine turns into stalls. So here:
 
-- one autograd node with a hand-written backward (it keeps x, d and d^-beta);
-- the window sum is n-1 adds of shifted channel slices of one buffer that holds
-  ``k/n + alpha' * x^2`` with ``k/n`` in the pads, so every window sums to ``k + alpha' * S`` exactly,
-  boundaries included, without a padding copy;
-- ``d^-0.75`` as ``rsqrt(d) * sqrt(rsqrt(d))`` (3 cheap passes instead of ``pow``).
+- one autograd node with a hand-written backward; it keeps x, rsqrt(d) and d^-beta;
+- the window sum: n-1 adds of shifted channel slices of one buffer that holds
+  ``k/n + alpha' * x^2`` with ``k/n`` in the pads, so every window sums to ``k + alpha' * S``
+  exactly, boundaries included, with no padding copy; or, for channels_last bf16/fp16, one
+  ``addmm`` with a small 0/1 band matrix (see :class:`_Window`);
+- ``d^-0.75`` as ``rsqrt(d) * sqrt(rsqrt(d))`` (cheap passes instead of ``pow``);
+- on the CPU the batch goes in a few chunks of <= 16 MB, so temporaries come from the heap
+  instead of fresh pages; only y and the gradient are full-size allocations.
 
 Pure torch ops: any device, any float dtype, contiguous or channels_last (kept). Autocast is off
 inside, so the output has the input's dtype (bf16 in, bf16 out).
@@ -54,7 +57,7 @@ class _Window:
 
     def __init__(self, x5: Tensor, pad: int, buf: Tensor | None = None) -> None:
         self.channels, self.pad = x5.shape[_CH], pad
-        self.matmul = _channels_innermost(x5) and x5.element_size() <= 2
+        self.matmul = _use_matmul(x5)
         if self.matmul:
             self.buf = torch.empty_like(x5) if buf is None else buf
             self.mid = self.buf
@@ -68,9 +71,13 @@ class _Window:
         self.mid = buf.narrow(_CH, pad, self.channels)
 
     def fill_pads(self, value: float) -> None:
-        if not self.matmul:
-            self.buf.narrow(_CH, 0, self.pad).fill_(value)
-            self.buf.narrow(_CH, self.pad + self.channels, self.pad).fill_(value)
+        if self.matmul:
+            return
+        if self.buf.stride(_CH) == 1:  # channels_last: the pads are 2-wide strided rows; fill all
+            self.buf.fill_(value)
+            return
+        self.buf.narrow(_CH, 0, self.pad).fill_(value)
+        self.buf.narrow(_CH, self.pad + self.channels, self.pad).fill_(value)
 
     def sum_into(self, out: Tensor, lo: int, hi: int, fill: float) -> Tensor:
         """out (shaped like x5, same layout) = the windowed sums; the pads must hold ``fill``."""
@@ -94,6 +101,11 @@ class _Window:
 def _channels_innermost(x5: Tensor) -> bool:
     """True for [N, g, Cg, H, W] views of channels_last tensors."""
     return x5.dim() == 5 and x5.permute(0, 3, 4, 1, 2).is_contiguous()
+
+
+def _use_matmul(x5: Tensor) -> bool:
+    """The band-matmul window sum: channels_last in a 16-bit dtype (see :class:`_Window`)."""
+    return _channels_innermost(x5) and x5.element_size() <= 2
 
 
 def _rows(t5: Tensor) -> Tensor:
@@ -214,7 +226,9 @@ class LocalResponseNorm(nn.Module):
         self.alpha_over_n, self.groups = alpha_over_n, groups
 
     def forward(self, x: Tensor) -> Tensor:
-        return local_response_norm(x, self.size, self.alpha, self.beta, self.k, self.alpha_over_n, self.groups)
+        return local_response_norm(
+            x, self.size, self.alpha, self.beta, self.k, alpha_over_n=self.alpha_over_n, groups=self.groups
+        )
 
     def extra_repr(self) -> str:
         return (f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, "

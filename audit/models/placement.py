@@ -10,10 +10,10 @@ the other, so the same weights compute the same function:
   units, computed from *all* inputs: this is where maps are copied across devices (the paper's
   "the GPUs communicate only in certain layers");
 - per-channel layers (activations, pooling, dropout) run on each half;
-- LRN normalises across neighbouring channels. Our single-device model applies it over all C maps,
-  so the windows of the two channels either side of the tower boundary reach into the other tower;
-  to stay exactly equal to it each device borrows those ``size // 2`` halo channels (a small copy).
-  The paper normalised within each GPU; a per-tower LRN module (``groups == 2``) needs no halo.
+- LRN normalises across neighbouring channels. The two-tower model normalises each tower's maps on
+  their own (``LocalResponseNorm(groups=2)``, as the paper's GPUs did): each device runs an ungrouped
+  LRN on its half, no copy. An LRN over all C maps (``groups=1``) reaches across the tower boundary;
+  to stay exactly equal to it each device borrows the ``size // 2`` halo channels it needs.
 
 Every parameter of the placed model is a row block of one parameter of the grouped model (tower A's
 rows first), so :meth:`TwoDeviceAlexNet.to_canonical` / :meth:`from_canonical` convert parameters —
@@ -65,7 +65,10 @@ def _kind(module: nn.Module) -> str:
     if isinstance(module, nn.Linear):
         return "joined"
     if isinstance(module, (LocalResponseNorm, nn.LocalResponseNorm)):
-        return "local" if getattr(module, "groups", 1) == 2 else "lrn"
+        groups = getattr(module, "groups", 1)
+        if groups not in (1, 2):
+            raise ValueError(f"cannot place an LRN with groups={groups}")
+        return "tower_lrn" if groups == 2 else "lrn"
     if isinstance(module, _LOCAL):
         return "local"
     raise ValueError(f"cannot place layer {type(module).__name__}")
@@ -73,6 +76,11 @@ def _kind(module: nn.Module) -> str:
 
 def _halves(module: nn.Module, kind: str) -> tuple[nn.Module, nn.Module]:
     """Two ungrouped layers holding tower A's and tower B's rows of ``module``'s weights."""
+    if kind == "tower_lrn":  # each tower normalises its own maps: one ungrouped LRN per half
+        halves = copy.deepcopy(module), copy.deepcopy(module)
+        for half in halves:
+            half.groups = 1
+        return halves
     if kind not in ("grouped", "joined"):
         return copy.deepcopy(module), copy.deepcopy(module)
     out = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
@@ -148,6 +156,9 @@ class TwoDeviceAlexNet(nn.Module):
                 h = (ma(xa), mb(xb))
             elif kind == "lrn":
                 h = self._lrn(self._split(h), ma, mb)
+            elif kind == "tower_lrn":
+                xa, xb = self._split(h)
+                h = (ma(xa), mb(xb))
             else:
                 h = ma(h) if isinstance(h, Tensor) else (ma(h[0]), mb(h[1]))
             if key == self._flatten_after:

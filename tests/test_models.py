@@ -1,0 +1,314 @@
+"""The networks: the paper's sizes, every knob's shapes, tower separation, init, and the fast LRN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import audit.models.lrn as lrn_module
+from audit.config import ModelConfig
+from audit.models import AlexNet, CifarFig1, CifarLRN, LocalResponseNorm, build_model, local_response_norm
+from audit.models.cifar import LocallyConnected2d
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def forward(model: nn.Module, size: int, batch: int = 2) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model(torch.randn(batch, 3, size, size))
+
+
+# --- the paper's sizes -------------------------------------------------------------------------
+
+
+def test_parameter_count_is_the_papers() -> None:
+    model = build_model(ModelConfig(), 1000)
+    convs = sum(n_params(m) for m in model.features if isinstance(m, nn.Conv2d))
+    assert (n_params(model), convs) == (60_965_224, 2_334_080)
+    assert len(model.state_dict()) == 16  # conv1 is exposed without registering it twice
+
+
+def test_parameter_count_without_groups() -> None:
+    assert n_params(build_model(ModelConfig(towers=1), 1000)) == 62_378_344
+
+
+def test_full_size_forward_shapes() -> None:
+    model = AlexNet(1000)
+    maps: dict[str, torch.Size] = {}
+
+    def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        maps["conv1"] = output.shape
+
+    model.features.conv1.register_forward_hook(record)
+    assert forward(model, 224, batch=1).shape == (1, 1000)
+    assert maps["conv1"] == (1, 96, 55, 55)
+    assert model.feature_shape == (256, 6, 6)
+    assert model.conv1 is model.features.conv1 and model.conv1.weight.shape == (96, 3, 11, 11)
+
+
+KNOBS = [
+    {},
+    {"activation": "tanh"},
+    {"lrn": False},
+    {"lrn_alpha_over_n": False},
+    {"pooling": "non_overlapping"},
+    {"dropout": 0.0},
+    {"remove_conv": 3},
+    {"remove_conv": 4},
+    {"towers": 1},
+    {"fc_width": 64},
+]
+
+
+def knob_id(knob: dict) -> str:
+    return ",".join(f"{a}={b}" for a, b in knob.items()) or "default"
+
+
+@pytest.mark.parametrize("knob", KNOBS, ids=knob_id)
+def test_every_knob_at_224(knob: dict) -> None:
+    cfg = ModelConfig(width=0.25, **knob)
+    out = forward(build_model(cfg, 10), 224)
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("size", [16, 24, 32, 48, 56, 63, 64, 99, 100])
+@pytest.mark.parametrize("pooling", ["overlapping", "non_overlapping"])
+def test_small_inputs(size: int, pooling: str) -> None:
+    model = build_model(ModelConfig(input_size=size, width=0.25, pooling=pooling), 10)
+    assert forward(model, size).shape == (2, 10)
+    expected_stem = (11, 4) if size >= 64 else (5, 1 if size <= 48 else 2)
+    assert (model.conv1.kernel_size[0], model.conv1.stride[0]) == expected_stem
+
+
+SMALL_KNOBS = [{"remove_conv": 3}, {"remove_conv": 4}, {"towers": 1}, {"activation": "tanh"}, {"lrn": False}]
+
+
+@pytest.mark.parametrize("knob", SMALL_KNOBS, ids=knob_id)
+def test_knobs_at_small_sizes(knob: dict) -> None:
+    for size, width in ((32, 0.5), (64, 0.25)):
+        model = build_model(ModelConfig(input_size=size, width=width, **knob), 100)
+        assert forward(model, size).shape == (2, 100)
+
+
+def test_width_rounds_to_even_channels() -> None:
+    model = AlexNet(10, width=0.3, input_size=32)
+    channels = [m.out_channels for m in model.features if isinstance(m, nn.Conv2d)]
+    assert channels == [28, 76, 116, 116, 76] and all(c % 2 == 0 for c in channels)
+    assert model.classifier.fc6.out_features == round(4096 * 0.3)
+
+
+def test_removed_layers_rewire_the_next_one() -> None:
+    no3 = AlexNet(10, width=0.25, remove_conv=3)
+    assert not hasattr(no3.features, "conv3")
+    assert (no3.features.conv4.in_channels, no3.features.conv4.groups) == (64, 1)  # joins the towers
+    no4 = AlexNet(10, width=0.25, remove_conv=4)
+    assert not hasattr(no4.features, "conv4")
+    assert (no4.features.conv5.in_channels, no4.features.conv5.groups) == (96, 2)
+
+
+def test_dropout_acts_on_fc6_and_fc7_outputs() -> None:
+    names = [name for name, _ in AlexNet(10, width=0.25, dropout=0.3).classifier.named_children()]
+    assert names == ["fc6", "act6", "drop6", "fc7", "act7", "drop7", "fc8"]
+    assert AlexNet(10, width=0.25, dropout=0.3).classifier.drop6.p == 0.3
+
+
+def test_channels_last_path_computes_the_same_function() -> None:
+    a = AlexNet(10, width=0.25, input_size=32)
+    b = AlexNet(10, width=0.25, input_size=32, cpu_channels_last=False)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    a.eval(), b.eval()
+    torch.testing.assert_close(a(x), b(x), rtol=1e-4, atol=1e-5)
+
+
+def test_num_classes_must_agree() -> None:
+    assert forward(build_model(ModelConfig(num_classes=7, input_size=32), 7), 32).shape == (2, 7)
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model(ModelConfig(num_classes=7), 10)
+
+
+# --- towers ------------------------------------------------------------------------------------
+
+
+def input_grad_by_tower(layer: nn.Conv2d, side: int = 5) -> tuple[float, float]:
+    """|d(tower-B outputs)/d(tower-A inputs)| and |d(tower-B outputs)/d(tower-B inputs)|."""
+    x = torch.randn(1, layer.in_channels, side, side, requires_grad=True)
+    layer(x)[:, layer.out_channels // 2:].sum().backward()
+    half = layer.in_channels // 2
+    return x.grad[:, :half].abs().sum().item(), x.grad[:, half:].abs().sum().item()
+
+
+def test_towers_are_disconnected_at_conv2_conv4_conv5_and_joined_at_conv3() -> None:
+    features = AlexNet(10, width=0.25, input_size=32).features
+    for name in ("conv2", "conv4", "conv5"):
+        cross, own = input_grad_by_tower(getattr(features, name))
+        assert cross == 0.0 and own > 0.0, name
+    cross, own = input_grad_by_tower(features.conv3)
+    assert cross > 0.0 and own > 0.0
+
+
+def conv1_grad_by_tower(model: AlexNet, upto: str) -> tuple[float, float]:
+    """d(tower-B maps after layer ``upto``)/d(conv1 kernels of tower A, of tower B)."""
+    names = [name for name, _ in model.features.named_children()]
+    stem = model.features[: names.index(upto) + 1]
+    out = stem(torch.randn(2, 3, 32, 32))
+    out[:, out.shape[1] // 2:].sum().backward()
+    grad = model.conv1.weight.grad
+    half = grad.shape[0] // 2
+    return grad[:half].abs().sum().item(), grad[half:].abs().sum().item()
+
+
+def test_towers_stay_apart_through_lrn_and_pooling_until_conv3() -> None:
+    cross, own = conv1_grad_by_tower(AlexNet(10, width=0.25, input_size=32), "pool2")
+    assert cross == 0.0 and own > 0.0
+    cross, _ = conv1_grad_by_tower(AlexNet(10, width=0.25, input_size=32), "act3")
+    assert cross > 0.0
+    cross, _ = conv1_grad_by_tower(AlexNet(10, width=0.25, input_size=32, towers=1), "pool2")
+    assert cross > 0.0
+
+
+# --- init --------------------------------------------------------------------------------------
+
+
+def test_paper_init() -> None:
+    model = build_model(ModelConfig(input_size=64, width=0.5), 100)
+    layers = dict([*model.features.named_children(), *model.classifier.named_children()])
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
+        expected_bias = 1.0 if name in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
+        assert torch.all(layers[name].bias == expected_bias), name
+        assert layers[name].weight.mean().abs() < 2e-3, name
+        assert layers[name].weight.std().item() == pytest.approx(0.01, rel=0.05), name
+
+
+def test_init_options() -> None:
+    model = build_model(ModelConfig(input_size=32, width=0.25, bias_one=0.1, init_std=0.02), 10)
+    assert torch.all(model.features.conv2.bias == 0.1)
+    assert model.classifier.fc6.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    torch_init = build_model(ModelConfig(input_size=32, width=0.25, init="torch"), 10)
+    bound = 1 / (torch_init.features.conv2.weight[0].numel() ** 0.5)
+    assert torch_init.features.conv2.bias.abs().max() <= bound
+
+
+# --- fast LRN ----------------------------------------------------------------------------------
+
+LRN_CASES = [((2, 96, 7, 7), 5, 2.0), ((3, 20, 5, 4), 9, 1.0), ((2, 10, 9), 5, 2.0), ((1, 6, 3, 3), 4, 1.0)]
+
+
+def compare_lrn(
+    x: torch.Tensor, size: int, k: float, alpha: float = 1e-2, beta: float = 0.75, groups: int = 1
+) -> None:
+    """Ours against nn.LocalResponseNorm (per group), forward and backward, in x's layout."""
+    ours_in = x.clone().requires_grad_()
+    ref_in = x.clone().requires_grad_()
+    ours = local_response_norm(ours_in, size, alpha, beta, k, groups=groups)
+    ref_mod = nn.LocalResponseNorm(size, alpha, beta, k)
+    ref = torch.cat([ref_mod(part.contiguous()) for part in ref_in.chunk(groups, 1)], 1)
+    grad = torch.randn_like(ref)
+    ours.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours_in.grad, ref_in.grad, rtol=1e-5, atol=1e-6)
+    if x.dim() == 4:  # the layout is kept
+        fmt = torch.channels_last if not x.is_contiguous() else torch.contiguous_format
+        assert ours.is_contiguous(memory_format=fmt) and ours_in.grad.is_contiguous(memory_format=fmt)
+
+
+@pytest.mark.parametrize(("shape", "size", "k"), LRN_CASES)
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_fast_lrn_equals_torch(shape, size, k, channels_last: bool, chunked: bool, monkeypatch) -> None:
+    if chunked:
+        monkeypatch.setattr(lrn_module, "_CPU_CHUNK_BYTES", 1)  # one sample per chunk
+    x = torch.randn(shape) * 3
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    compare_lrn(x, size, k)
+    compare_lrn(x, size, k, alpha=1e-4, beta=0.6)
+    if shape[1] % 2 == 0:
+        compare_lrn(x, size, k, groups=2)
+
+
+def test_fast_lrn_band_matmul_path(monkeypatch) -> None:
+    """The bf16 channels_last path (a band matmul), forced in fp32 to compare exactly."""
+    monkeypatch.setattr(lrn_module, "_use_matmul", lrn_module._channels_innermost)
+    x = (torch.randn(2, 12, 5, 5) * 3).contiguous(memory_format=torch.channels_last)
+    compare_lrn(x, 5, 2.0)
+    compare_lrn(x, 5, 2.0, groups=2)
+    compare_lrn(x, 4, 1.0, beta=0.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_fast_lrn_half_precision(dtype: torch.dtype) -> None:
+    x = (torch.randn(2, 16, 6, 6) * 3).contiguous(memory_format=torch.channels_last)
+    ours = local_response_norm(x.to(dtype), 5, 1e-2, 0.75, 2.0)
+    assert ours.dtype == dtype
+    ref = F.local_response_norm(x.contiguous(), 5, 1e-2, 0.75, 2.0)
+    torch.testing.assert_close(ours.float(), ref, rtol=2e-2, atol=2e-2)
+
+
+def test_paper_literal_alpha_is_the_formula() -> None:
+    """b = a / (k + alpha * sum_{j=max(0,i-n/2)}^{min(N-1,i+n/2)} a_j^2)^beta, alpha not divided by n."""
+    x = torch.randn(2, 7, 3, 3, dtype=torch.double)
+    n, alpha, beta, k = 5, 1e-1, 0.75, 2.0
+    expected = torch.empty_like(x)
+    for i in range(7):
+        window = x[:, max(0, i - n // 2): min(6, i + n // 2) + 1]
+        expected[:, i] = x[:, i] / (k + alpha * (window**2).sum(1)) ** beta
+    module = LocalResponseNorm(n, alpha, beta, k, alpha_over_n=False)
+    torch.testing.assert_close(module(x), expected)
+    torch.testing.assert_close(LocalResponseNorm(n, alpha * n, beta, k)(x), expected)
+
+
+def test_fast_lrn_gradcheck() -> None:
+    x = torch.randn(2, 8, 3, 3, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: local_response_norm(t, 5, 0.5, 0.75, 1.0, groups=2), (x,))
+
+
+# --- CIFAR-10 nets -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["cifar_fig1", "cifar_lrn"])
+@pytest.mark.parametrize("size", [24, 32])
+def test_cifar_nets(arch: str, size: int) -> None:
+    model = build_model(ModelConfig(arch=arch, input_size=size, activation="tanh"), 10)
+    assert forward(model, size).shape == (2, 10)
+    assert model.conv1.in_channels == 3
+
+
+@pytest.mark.parametrize(("arch", "cls"), [("cifar_fig1", CifarFig1), ("cifar_lrn", CifarLRN)])
+def test_cifar_lrn_knob(arch: str, cls: type) -> None:
+    def count(lrn: bool) -> int:
+        model = build_model(ModelConfig(arch=arch, input_size=24, lrn=lrn, init="torch"), 10)
+        assert isinstance(model, cls)
+        return sum(isinstance(m, LocalResponseNorm) for m in model.modules())
+
+    assert (count(True), count(False)) == (2, 0)
+
+
+def test_cifar_widths_and_paper_init() -> None:
+    model = build_model(ModelConfig(arch="cifar_lrn", input_size=32, width=0.5, init="paper"), 10)
+    assert model.features.conv1.out_channels == 32 and model.features.local4.out_channels == 16
+    assert model.classifier.fc10.in_features == 16 * 8 * 8
+    assert torch.all(model.features.local3.bias == 0)
+    assert model.features.local3.weight.std().item() == pytest.approx(0.01, rel=0.05)
+
+
+def test_locally_connected_with_shared_weights_is_a_convolution() -> None:
+    layer = LocallyConnected2d(4, 3, in_size=6, kernel_size=3, padding=1)
+    conv = nn.Conv2d(4, 3, 3, padding=1)
+    with torch.no_grad():
+        layer.weight.copy_(conv.weight.reshape(1, 3, -1).expand_as(layer.weight))
+        layer.bias.copy_(conv.bias[:, None, None].expand_as(layer.bias))
+    x = torch.randn(2, 4, 6, 6)
+    torch.testing.assert_close(layer(x), conv(x))
+    assert layer.weight.shape == (36, 3, 36)  # one kernel per output position
