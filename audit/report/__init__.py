@@ -71,6 +71,7 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
         "runs": run_rows(claim, runs, results), "figures": section_figures(claim, runs, results, store),
         "grid": results[0].grid if results else [], "chosen_lr": results[0].chosen_lr if results else {},
         "n_failed": int((statuses == "failed").sum()), "n_diverged": int((statuses == "diverged").sum()),
+        "n_unfinished": int((~statuses.isin(["finished", "diverged", "failed"])).sum()),
         "n_runs": len(runs),
     }
 
