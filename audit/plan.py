@@ -44,6 +44,14 @@ class PlannedRun:
     def shared(self) -> bool:
         return len(self.claims) > 1
 
+    def tags(self, profile: str) -> dict[str, str]:
+        """The audit.* tags saying which claims, variants and seed this run serves."""
+        first = self.roles[0]
+        return {"audit.claims": ",".join(self.claims), "audit.variant": first.variant,
+                "audit.variants": ",".join(sorted({f"{r.claim}:{r.variant}" for r in self.roles})),
+                "audit.seed": str(first.seed), "audit.profile": profile,
+                "audit.lr_grid": "1" if any(r.lr is not None for r in self.roles) else "0"}
+
 
 @dataclass
 class Plan:

@@ -175,12 +175,21 @@ class Tracker:
 
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def add_claims(self, run_id: str, claims: list[str]) -> None:
-        """Record that more claims use this run (runs are shared across claims)."""
-        current = self.client.get_run(run_id).data.tags.get("audit.claims", "")
-        merged = sorted(set(filter(None, current.split(","))) | set(claims))
-        if ",".join(merged) != current:
-            self.set_tags(run_id, {"audit.claims": ",".join(merged)})
+    def add_roles(self, run_id: str, tags: dict[str, str]) -> None:
+        """Record that more claims use this run: merge the comma-separated claims and variants tags.
+
+        Runs are shared across claims; the analysis finds a run by its ``audit.variants`` roles.
+        """
+        current = self.client.get_run(run_id).data.tags
+        merged = {}
+        for key in ("audit.claims", "audit.variants"):
+            have = current.get(key, "")
+            wanted = set(filter(None, have.split(","))) | set(filter(None, tags.get(key, "").split(",")))
+            union = ",".join(sorted(wanted))
+            if union != have:
+                merged[key] = union
+        if merged:
+            self.set_tags(run_id, merged)
 
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)

@@ -36,15 +36,6 @@ EFFECT = {"without_lrn": 1.0, "non_overlapping": 0.4, "no_conv3": 2.0, "no_conv4
           "one_tower": 0.3, "tanh": 4.0, "finetune": -1.5, "pretrain": 8.0}
 
 
-def _tags(run: PlannedRun, profile: str) -> dict[str, str]:
-    """The executor's tags (audit/executors/local.py), without importing the training code."""
-    first = run.roles[0]
-    return {"audit.claims": ",".join(run.claims), "audit.variant": first.variant,
-            "audit.variants": ",".join(sorted({f"{r.claim}:{r.variant}" for r in run.roles})),
-            "audit.seed": str(first.seed), "audit.profile": profile,
-            "audit.lr_grid": "1" if any(r.lr is not None for r in run.roles) else "0"}
-
-
 def _history(rng: np.random.Generator, final: float, gap: float, speed: float, diverge_at: int | None) -> list[dict]:
     rows = []
     for epoch in range(1, EPOCHS + 1):
@@ -85,7 +76,7 @@ def log_run(tracker: Tracker, run: PlannedRun, profile: str, tmp: Path, failed: 
     """One made-up run as the executor would log it: params, tags, metrics in one batch, artifacts."""
     cfg, role = run.config, run.roles[0]
     rng = np.random.default_rng(zlib.crc32(run.config_hash.encode()))
-    run_id = tracker.start(run.config_hash, cfg.flat_params(), _tags(run, profile), f"{role.claim}-{role.variant}")
+    run_id = tracker.start(run.config_hash, cfg.flat_params(), run.tags(profile), f"{role.claim}-{role.variant}")
     classes = {"ilsvrc2012": 1000, "synthetic": cfg.data.synthetic.classes}.get(cfg.data.source, 10)
     name = f"{cfg.data.source}:{Path(cfg.data.path).name if cfg.data.path else f'{classes} classes'}"
     name += "-large" if role.variant == "pretrain" and cfg.data.source != "synthetic" else ""

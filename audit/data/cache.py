@@ -38,6 +38,7 @@ from audit.data.errors import DataError
 from audit.data.preprocess import preprocess_files, resize_centre_crop
 from audit.data.sources import SPLITS, Item, Listing
 from audit.data.stats import StatsAccumulator
+from audit.data.threads import single_thread
 
 log = logging.getLogger(__name__)
 
@@ -126,17 +127,6 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Parallelism comes from the decode threads; intra-op threads on top only oversubscribe."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 def _chunks(listing: Listing, items: list[Item], size: int) -> Iterator[tuple[torch.Tensor, list[int]]]:
     """(uint8 images, indices into the chunk of bad items), chunk by chunk, in order."""
     if listing.arrays is not None:
@@ -204,7 +194,7 @@ def _build(listing: Listing, size: int, entry: Path, fp: str, manifest: str, max
         acc = StatsAccumulator(size)
         total = sum(len(listing.items[s]) for s in SPLITS)
         log.info("building the image cache %s (%d images at %dpx)", entry, total, size)
-        with _one_torch_thread(), _progress(total, f"caching {listing.name} at {size}px") as advance:
+        with single_thread(), _progress(total, f"caching {listing.name} at {size}px") as advance:
             for split in SPLITS:
                 labels, bad = _build_split(listing, split, size, tmp, advance,
                                            acc if split == "train" else None)

@@ -27,7 +27,7 @@ from audit.track import Tracker, portable_uri
 from audit.train import checkpoint
 from audit.train.distributed import Runtime, run_training
 
-__all__ = ["MlflowRunLogger", "Outcome", "execute", "execute_one", "run_tags"]
+__all__ = ["MlflowRunLogger", "Outcome", "execute", "execute_one"]
 
 
 @dataclass
@@ -73,14 +73,6 @@ class LoggerFactory:
         return {**self.__dict__, "tracker": None}
 
 
-def run_tags(run: PlannedRun, profile: str) -> dict[str, str]:
-    first = run.roles[0]
-    return {"audit.claims": ",".join(run.claims), "audit.variant": first.variant,
-            "audit.variants": ",".join(sorted({f"{r.claim}:{r.variant}" for r in run.roles})),
-            "audit.seed": str(first.seed), "audit.profile": profile,
-            "audit.lr_grid": "1" if any(r.lr is not None for r in run.roles) else "0"}
-
-
 def _runtime_tags(runtime: Runtime) -> dict[str, str]:
     return {"audit.placement": runtime.placement, "audit.processes": str(runtime.processes)}
 
@@ -111,12 +103,12 @@ def _open_run(run: PlannedRun, tracker: Tracker, ckpt_dir: Path, profile: str, c
             tracker.set_tags(old.run_id, {"audit.error": "abandoned: interrupted with no checkpoint to resume"})
             tracker.finish(old.run_id, "failed")
     if reuse is not None:
-        tracker.reopen(reuse, {**run_tags(run, profile), **_runtime_tags(runtime)})
+        tracker.reopen(reuse, {**run.tags(profile), **_runtime_tags(runtime)})
         return reuse, False, 0
     first = run.roles[0]
     name = f"{first.claim}-{first.variant}-s{first.seed}"
     run_id = tracker.start(run.config_hash, run.config.flat_params(),
-                           {**run_tags(run, profile), **_runtime_tags(runtime)}, name)
+                           {**run.tags(profile), **_runtime_tags(runtime)}, name)
     for claim in run.claims:
         if claim in claim_files:
             tracker.log_artifact(run_id, claim_files[claim], "claims")
@@ -131,7 +123,7 @@ def execute_one(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, 
     """
     found = tracker.find(run.config_hash)
     if found is not None and found.status in ("finished", "diverged"):
-        tracker.add_claims(found.run_id, run.claims)
+        tracker.add_roles(found.run_id, run.tags(profile))
         return Outcome(run.config_hash, found.run_id, "reused", found.status)
     lock, owner = RunLock.try_acquire(workdir / "locks", run.config_hash)
     if lock is None:
@@ -139,7 +131,7 @@ def execute_one(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, 
     with lock:
         found = tracker.find(run.config_hash)  # finished by another process while we looked
         if found is not None and found.status in ("finished", "diverged"):
-            tracker.add_claims(found.run_id, run.claims)
+            tracker.add_roles(found.run_id, run.tags(profile))
             return Outcome(run.config_hash, found.run_id, "reused", found.status)
         init_weights = None
         if run.config.init_from:
