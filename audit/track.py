@@ -88,7 +88,7 @@ class Tracker:
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(self.uri)
         self._artifact_root = Path(artifact_root)
-        self._downloads: Path | None = None
+        self._downloads: tempfile.TemporaryDirectory[str] | None = None  # removed with the tracker
         with _first_use_lock(self.uri):  # the client opens (and on first use creates) the database
             self.client = MlflowClient(tracking_uri=self.uri)
             self.experiment_id = self._ensure_experiment()
@@ -223,5 +223,5 @@ class Tracker:
     def artifact(self, run_id: str, path: str) -> Path:
         """A local copy of one artifact (downloaded once per tracker)."""
         if self._downloads is None:
-            self._downloads = Path(tempfile.mkdtemp(prefix="audit-artifacts-"))
-        return Path(self.client.download_artifacts(run_id, path, str(self._downloads / run_id)))
+            self._downloads = tempfile.TemporaryDirectory(prefix="audit-artifacts-")
+        return Path(self.client.download_artifacts(run_id, path, str(Path(self._downloads.name) / run_id)))

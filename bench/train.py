@@ -16,16 +16,19 @@ one for ours without its internal channels_last.
     python bench/train.py --cases 224 64 32 --channels-last both --extra torch_lrn nchw
     python bench/train.py --threads 1 --clock cpu      # CPU time per image, when the machine is busy
     python bench/train.py --profile                   # torch.profiler table of one step of ours
+    python bench/train.py --allocator both --write    # both allocator settings; into BENCHMARKS.md
 
-Prints a markdown table for BENCHMARKS.md.
+``--allocator tuned`` (the default) runs as ``audit run`` trains: glibc malloc keeps large freed
+blocks (``audit.train.allocator``); ``default`` leaves malloc alone. The setting is per process,
+so ``both`` runs each in its own child process. Prints a markdown table for BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audit.config import ModelConfig  # noqa: E402
 from audit.models import build_model  # noqa: E402
 from audit.models.lrn import LocalResponseNorm  # noqa: E402
+from audit.train.allocator import keep_freed_memory  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"])
     parser.add_argument("--channels-last", choices=["no", "yes", "both"], default="no",
                         help="memory format of both nets' weights and the input given to them")
+    parser.add_argument("--allocator", choices=["tuned", "default", "both"], default="tuned",
+                        help="tuned: malloc keeps large freed blocks, as in training (audit.train.allocator)")
     parser.add_argument("--extra", nargs="*", choices=list(EXTRAS), default=[],
                         help="more columns: ours with nn.LocalResponseNorm; ours without inner channels_last")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per net first")
@@ -165,9 +171,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="cpu: process CPU time, steadier on a busy machine (use with --threads 1)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--profile", action="store_true", help="print a profiler table of ours instead")
+    parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
+    parser.add_argument("--rows-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.allocator == "tuned":
+        keep_freed_memory()
     device = torch.device(args.device)
     layouts = {"no": [False], "yes": [True], "both": [False, True]}[args.channels_last]
 
@@ -180,25 +190,49 @@ def main(argv: list[str] | None = None) -> None:
                     profile_ours(case, args.batch or case.batch, precision, cl, device)
         return
 
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
-          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"load average before {_load()}")
-    print(f"{args.clock} clock; median of {args.repeats} repeats x {args.steps} steps after {args.warmup} "
-          "warm-up steps; ratio = median over repeats of ours / torchvision. On the CPU ours runs its conv "
-          "layers in channels_last whatever the input's format.\n")
-    columns = ["input", "ours", "batch", "precision", "channels_last"]
+    if args.rows_only:
+        for line in rows(args, layouts, device):
+            print(line, flush=True)
+        return
+
+    load_before = _load()
+    intro = (f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}, "
+             f"{torch.get_num_threads()} threads, {_cpu()}. {args.clock.capitalize()} clock; median of "
+             f"{args.repeats} repeats x {args.steps} steps after {args.warmup} warm-up steps; ratio = median "
+             "over repeats of ours / torchvision, both nets timed alternately in one process. On the CPU ours "
+             "runs its conv layers in channels_last whatever the input's format.")
+    print(intro + "\n")
+    columns = ["input", "ours", "batch", "precision", "channels_last", "allocator"]
     columns += ["ours img/s", "torchvision img/s", "ratio"]
     for extra in args.extra:
         columns += [f"{EXTRAS[extra]} img/s", "ratio"]
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for name in args.cases:
-        case = CASES[name]
-        batch = args.batch or case.batch
-        for precision in args.precision:
-            for cl in layouts:
-                print(row(case, batch, precision, cl, args, device), flush=True)
-    print(f"\nload average after {_load()}")
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    print("\n".join(table), flush=True)
+    if args.allocator == "both":  # malloc settings are per process: one child per setting
+        forwarded = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--write"]
+        for mode in ("default", "tuned"):
+            out = subprocess.run([sys.executable, __file__, *forwarded, "--allocator", mode, "--rows-only"],
+                                 check=True, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                if line.startswith("|"):
+                    print(line, flush=True)
+                    table.append(line)
+    else:
+        for line in rows(args, layouts, device):
+            print(line, flush=True)
+            table.append(line)
+    load = f"Load average before {load_before}, after {_load()}."
+    print(f"\n{load}")
+    if args.write:
+        from bench.results import write_section
+
+        write_section("train", "## Training throughput (`bench/train.py`)\n\n"
+                      f"{intro}\n\n" + "\n".join(table) + f"\n\n{load}\n")
+
+
+def rows(args: argparse.Namespace, layouts: list[bool], device: torch.device) -> list[str]:
+    return [row(CASES[name], args.batch or CASES[name].batch, precision, cl, args, device)
+            for name in args.cases for precision in args.precision for cl in layouts]
 
 
 EXTRAS = {"torch_lrn": "ours, nn.LocalResponseNorm", "nchw": "ours, NCHW inside"}
@@ -217,10 +251,16 @@ def row(
     shown = {n: f"{rates[n]:.1f}" if n in rates else "n/a" for n in nets}
     ratio = {n: f"{ratios[n]:.2f}x" if n in ratios else "n/a" for n in nets}
     cells = [f"{case.input_size} px", f"width {case.width:g}, {case.num_classes} classes", str(batch)]
-    cells += [precision, "yes" if cl else "no", shown["ours"], shown["torchvision"], ratio["ours"]]
+    cells += [precision, "yes" if cl else "no", args.allocator, shown["ours"], shown["torchvision"], ratio["ours"]]
     for extra in args.extra:
         cells += [shown[extra], ratio[extra]]
     return "| " + " | ".join(cells) + " |"
+
+
+def _cpu() -> str:
+    from bench.results import machine
+
+    return machine().split(", torch")[0]
 
 
 def _load() -> str:

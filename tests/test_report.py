@@ -9,8 +9,6 @@ Screenshots go to $AUDIT_TEST_ARTIFACTS when set, else to pytest's tmp_path; nev
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +22,9 @@ from audit.report.headline import ensemble_errors, headline_rows
 from audit.spec import Claim, load_claims
 from audit.track import Tracker
 from bench.report import fake_data, fill_store, plan_runs
-from tests.conftest import REPO
+from tests.conftest import REPO, open_page
 
 CLAIMS = REPO / "claims"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 EVIL = "<script>alert(1)</script>"
 EVIL_ERROR = 'ValueError: bad input <img src=x onerror="alert(2)">'
 
@@ -66,43 +61,8 @@ def report(store: Path) -> Path:
     return out
 
 
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("AUDIT_TEST_ARTIFACTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs it: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def _open(browser, path: Path) -> tuple[object, list[str], list[str]]:  # noqa: ANN001 - a playwright Browser
-    """A page showing the report, with the console errors and dialogs it produced."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    dialogs: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-
-    def on_dialog(dialog) -> None:  # noqa: ANN001
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.goto(path.resolve().as_uri(), wait_until="load")
-    return page, errors, dialogs
-
-
 def test_report_in_chromium_loads_cleanly_with_a_row_per_claim(report: Path, browser, artifacts: Path) -> None:
-    page, errors, dialogs = _open(browser, report)
+    page, errors, dialogs = open_page(browser, report)
     images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
     assert len(images) >= 10
     assert all(complete and width > 0 for _, complete, width in images), images
@@ -201,7 +161,7 @@ def test_script_in_a_claim_or_a_run_renders_as_text(store: Path, tmp_path: Path,
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script" not in html.lower()                           # the report has no script of its own either
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in html   # an exception message from MLflow
-    page, errors, dialogs = _open(browser, out)
+    page, errors, dialogs = open_page(browser, out)
     assert dialogs == [] and errors == []
     assert EVIL in page.inner_text("#summary-table")                # shown as text, as written
 

@@ -24,6 +24,7 @@ from audit.data import Augmenter, Dataset, load_dataset
 from audit.models import build_model
 from audit.models.placement import place
 from audit.train import checkpoint
+from audit.train.allocator import keep_freed_memory
 from audit.train.distributed import Dist, Runtime
 
 
@@ -104,6 +105,8 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
     """
     runtime, ctx = runtime or Runtime(), dist or Dist()
     device = ctx.device
+    if device.type == "cpu":
+        keep_freed_memory()  # large activations stay on the heap between steps (see allocator.py)
     data = load_dataset(cfg.data, workdir / "cache", cfg.model.input_size)
     logger.dataset({"name": data.name, "fingerprint": data.fingerprint, "classes": str(len(data.classes)),
                     "train_images": str(len(data.train.y)), "val_images": str(len(data.val.y)),
@@ -156,7 +159,8 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
             for group in opt.param_groups:
                 group["lr"] = lr
             idx = order[step * cfg.train.batch_size:(step + 1) * cfg.train.batch_size]
-            x, y = ctx.shard(aug.train_batch(data.train.x[idx].to(device), gen), data.train.y[idx].to(device))
+            x, y = data.train.batch(idx)
+            x, y = ctx.shard(aug.train_batch(x.to(device), gen), y.to(device))
             x = _fmt(x, cfg)
             with _autocast(cfg.train, device):
                 logits = model(x)

@@ -1,0 +1,80 @@
+"""The whole smoke audit, for real: `audit run claims/ --profile smoke` trains every claim, then `audit report`.
+
+This is the one test that trains every run of every claim (the default 2 seeds, the shared baseline
+trained once) and renders the report from that store: it is the CI proof that a claim file, its plan,
+the executor, MLflow, the analysis and the report fit together for all seven claims. A few minutes on
+a 2-core CPU; `bench/audit.py` times the same command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from audit.cli import main
+from audit.spec import load_claims
+from audit.track import Tracker
+from tests.conftest import REPO, open_page
+
+CLAIMS = REPO / "claims"
+CLAIM_IDS = {c.id for c in load_claims([CLAIMS])}
+
+pytestmark = pytest.mark.slow
+
+
+class Audit:
+    """One smoke audit's working folder and the output of its commands."""
+
+    def __init__(self, root: Path, plan: Result, run: Result, report: Path) -> None:
+        self.root, self.plan, self.run, self.report = root, plan, run, report
+
+
+@pytest.fixture(scope="module")
+def smoke_audit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audit]:
+    root = tmp_path_factory.mktemp("smoke-audit")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        runner = CliRunner()
+        plan = runner.invoke(main, ["plan", str(CLAIMS), "--profile", "smoke"])
+        assert plan.exit_code == 0, plan.output
+        run = runner.invoke(main, ["run", str(CLAIMS), "--profile", "smoke"])
+        assert run.exit_code == 0, run.output
+        report = runner.invoke(main, ["report", "--claims", str(CLAIMS)])
+        assert report.exit_code == 0, report.output
+        yield Audit(root, plan, run, root / "reports" / "index.html")
+
+
+def test_every_planned_run_trains_once_and_the_baseline_is_shared(smoke_audit: Audit) -> None:
+    planned, distinct = map(int, re.search(r"(\d+) planned .*? → (\d+) distinct", smoke_audit.plan.output).groups())
+    assert planned > distinct                                          # deduplication happened
+    assert f"0 reused, {distinct} finished, 0 diverged, 0 failed" in smoke_audit.run.output
+    frame = Tracker(f"sqlite:///{smoke_audit.root / 'runs' / 'mlflow.db'}").runs_frame()
+    assert len(frame) == distinct and set(frame["tags.audit.status"]) == {"finished"}
+    claims_per_run = frame["tags.audit.claims"].str.split(",")
+    shared = max(claims_per_run, key=len)
+    assert {"lrn", "overlapping_pooling", "dropout", "depth"} <= set(shared)   # the unmodified baseline
+    assert set().union(*claims_per_run) == CLAIM_IDS
+
+
+def test_report_has_a_measured_row_per_claim(smoke_audit: Audit) -> None:
+    html = smoke_audit.report.read_text()
+    groups = dict(re.findall(r'<tbody class="claim-group" data-claim="([^"]+)" data-profile="([^"]+)">', html))
+    assert set(groups) == CLAIM_IDS and set(groups.values()) == {"smoke"}
+    for claim in CLAIM_IDS:
+        block = html[html.index(f'data-claim="{claim}" data-profile="smoke"'):]
+        block = block[:block.index("</tbody>")]
+        assert "no result" not in block, claim                         # every claim measured something
+        assert 'class="badge smoke-only"' in block, claim                # and says it is no verdict
+
+
+def test_report_opens_cleanly_in_chromium(smoke_audit: Audit, browser, artifacts: Path) -> None:  # noqa: ANN001
+    page, errors, dialogs = open_page(browser, smoke_audit.report)
+    images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+    assert images and all(complete and width > 0 for _, complete, width in images), images
+    assert errors == [] and dialogs == []
+    page.screenshot(path=str(artifacts / "smoke-audit-report.png"), full_page=True)
