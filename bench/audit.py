@@ -3,7 +3,7 @@
 Each seed count runs `audit run claims/ --profile smoke --seeds K` in a fresh, empty store, as a
 new user would, then `audit report`. The rates measured by these runs (seconds per training image
 per epoch, by network shape) are written to audit/measured_rates.json: `audit plan` estimates from
-them. Usage: python bench/audit.py [--seeds 1 2 4] [--write]
+them. Usage: python bench/audit.py [--seeds 1 2 4] [--jobs N] [--write]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def audit(args: list[str], cwd: Path) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--jobs", type=int, default=1, help="`audit run --jobs N`: runs at once (cores/N threads each)")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md and audit/measured_rates.json")
     args = parser.parse_args()
     claims = str(REPO / "claims")
@@ -43,10 +44,11 @@ def main() -> None:
             cwd = Path(tmp)
             _, plan_out = audit(["plan", claims, "--profile", "smoke", "--seeds", str(k)], cwd)
             entries, distinct = map(int, re.search(r"(\d+) planned .*? → (\d+) distinct", plan_out).groups())
-            wall, run_out = audit(["run", claims, "--profile", "smoke", "--seeds", str(k)], cwd)
+            run_args = ["run", claims, "--profile", "smoke", "--seeds", str(k), "--jobs", str(args.jobs)]
+            wall, run_out = audit(run_args, cwd)
             trained = int(re.search(r"(\d+) finished", run_out).group(1))
             report_s, _ = audit(["report", "--claims", claims], cwd)
-            again, again_out = audit(["run", claims, "--profile", "smoke", "--seeds", str(k)], cwd)
+            again, again_out = audit(run_args, cwd)
             reused = int(re.search(r"(\d+) reused", again_out).group(1))
             rates.update(_rates(cwd))
         rows.append((k, entries, distinct, trained, wall, report_s, again, reused))
@@ -54,7 +56,8 @@ def main() -> None:
               f"report {report_s:.1f}s; second run {again:.1f}s ({reused} reused)", flush=True)
 
     base = next((r for r in rows if r[0] == 2), rows[0])
-    lines = [f"Measured on: {machine()}.", "",
+    lines = [f"Measured on: {machine()}. `audit run claims/ --profile smoke --seeds K --jobs {args.jobs}` in a "
+             "fresh store each time (wall time includes start-up and the data set's first generation).", "",
              "| seeds | planned (claim, variant, seed) | distinct runs | trained | wall time | × vs "
              f"{base[0]} seeds | report | re-run (all reused) |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]

@@ -18,7 +18,8 @@ an existing buffer ~3 ms; ``pow`` ~24 ms; a C x C band-matrix ``baddbmm`` ~54 ms
 37 MB fp32 temporary ~20 ms of page faults; strided bf16 passes over short rows 3-4x a contiguous
 one; many small chunks: op dispatch that a busy machine turns into stalls. So here:
 
-- one autograd node with a hand-written backward; it keeps x, rsqrt(d) and d^-beta;
+- one autograd node with a hand-written backward; it keeps x, rsqrt(d) and d^-beta, each in
+  contiguous memory (elementwise passes over strided views were several times slower);
 - the window sum: n-1 adds of shifted channel slices of one buffer that holds
   ``k/n + alpha' * x^2`` with ``k/n`` in the pads, so every window sums to ``k + alpha' * S``
   exactly, boundaries included, with no padding copy; or, for channels_last bf16/fp16, one
@@ -55,20 +56,18 @@ class _Window:
       Cg x Cg 0/1 band matrix does it (fill folded into the bias; fast bf16 matmul units).
     """
 
-    def __init__(self, x5: Tensor, pad: int, buf: Tensor | None = None) -> None:
+    def __init__(self, x5: Tensor, pad: int) -> None:
         self.channels, self.pad = x5.shape[_CH], pad
         self.matmul = _use_matmul(x5)
         if self.matmul:
-            self.buf = torch.empty_like(x5) if buf is None else buf
-            self.mid = self.buf
+            self.buf = self.mid = torch.empty_like(x5)
             return
-        if buf is None:  # same order of dims in memory as x5, so channels_last stays channels_last
-            order = sorted(range(x5.dim()), key=lambda i: -x5.stride(i))
-            shape = list(x5.shape)
-            shape[_CH] += 2 * pad
-            buf = x5.new_empty([shape[i] for i in order]).permute([order.index(i) for i in range(x5.dim())])
-        self.buf = buf
-        self.mid = buf.narrow(_CH, pad, self.channels)
+        # same order of dims in memory as x5, so channels_last stays channels_last
+        order = sorted(range(x5.dim()), key=lambda i: -x5.stride(i))
+        shape = list(x5.shape)
+        shape[_CH] += 2 * pad
+        self.buf = x5.new_empty([shape[i] for i in order]).permute([order.index(i) for i in range(x5.dim())])
+        self.mid = self.buf.narrow(_CH, pad, self.channels)
 
     def fill_pads(self, value: float) -> None:
         if self.matmul:
@@ -149,15 +148,20 @@ class _LRNFunction(torch.autograd.Function):
                 window.fill_pads(k / size)
                 torch.addcmul(k_over_n, xs, xs, value=scale, out=window.mid)
                 d = window.sum_into(torch.empty_like(xs), lo, hi, k / size)
-                r = torch.rsqrt(d, out=window.mid)  # kept: 1/d = r^2 in the backward
+                # r = 1/sqrt(d), kept for the backward (1/d = r^2). It lives in d's own contiguous
+                # memory, not in the window's padded buffer: elementwise ops on that strided view were
+                # several times slower (sqrt especially) in channels_last.
                 if beta == 0.75:  # d^-3/4 = r * sqrt(r): pow costs ~8 elementwise passes here
-                    dpow = torch.sqrt(r, out=d).mul_(r)
+                    r = d.rsqrt_()
+                    dpow = torch.sqrt(r).mul_(r)
                 elif beta == 0.5:
-                    dpow = d.copy_(r)
+                    r = d.rsqrt_()
+                    dpow = r
                 else:
-                    dpow = d.pow_(-beta)
+                    dpow = d.pow(-beta)
+                    r = d.rsqrt_()
                 torch.mul(xs, dpow, out=y5[part])
-                saved += [window.buf, dpow]
+                saved += [r, dpow]
         ctx.params = (pad, lo, hi, scale, beta)
         ctx.save_for_backward(x5, *saved)
         return y5.flatten(1, 2)
@@ -173,8 +177,7 @@ class _LRNFunction(torch.autograd.Function):
         g5 = grad_y.unflatten(1, x5.shape[1:3])
         grad5 = torch.empty_like(x5)
         for i, part in enumerate(_chunks(x5)):
-            xs, buf, dpow = x5[part], saved[2 * i], saved[2 * i + 1]
-            r = _Window(xs, pad, buf).mid  # rsqrt(d)
+            xs, r, dpow = x5[part], saved[2 * i], saved[2 * i + 1]  # r = rsqrt(d)
             t = g5[part] * dpow  # g d^-beta
             window = _Window(xs, pad)
             window.fill_pads(0.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -50,6 +51,21 @@ def device_name() -> str:
 
 def _autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+
+def sgd(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.SGD:
+    """SGD with momentum and weight decay, fused where torch has the kernel (CPU and CUDA).
+
+    The same update as the plain loop (PyTorch's form of the paper's rule), in one pass over each
+    tensor with no temporaries: on the CPU the plain version allocates a weight-sized copy per layer
+    for the weight decay, which made the step of AlexNet at 224 px about 2x slower here.
+    """
+    params = list(params)
+    kwargs = {"lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay}
+    try:
+        return torch.optim.SGD(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError):  # a device or dtype without the fused kernel
+        return torch.optim.SGD(params, **kwargs)
 
 
 def _lr_at(cfg: TrainConfig, base_lr: float, epoch: int, step: int, steps_per_epoch: int) -> float:
@@ -133,8 +149,7 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
 
     aug = Augmenter(cfg.data, data, cfg.model.input_size)
     gen = torch.Generator().manual_seed(10_007 * cfg.seed + 1)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
-                          weight_decay=cfg.train.weight_decay)
+    opt = sgd(model.parameters(), cfg.train)
     base_lr, best_val, stale = cfg.train.lr, math.inf, 0
     n = len(data.train.y)
     steps = max(1, n // cfg.train.batch_size)  # drop the last partial batch: fixed shapes, fixed cost
