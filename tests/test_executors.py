@@ -82,7 +82,7 @@ def test_ray_executor_runs_a_plan_with_the_same_tags_as_local(workdir: Path, ray
     claim = write_claim(workdir, epochs=2)
     proc = subprocess.run(audit_cmd("run", str(claim), "--executor", "ray", "--address", ray_cluster,
                                     "--cpus-per-run", "1"),
-                          cwd=workdir, env=env(), capture_output=True, text=True, timeout=300)
+                          cwd=workdir, env=env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 finished" in proc.stdout, proc.stdout + proc.stderr
     on_ray = runs_by_hash(Tracker())

@@ -312,3 +312,12 @@ def test_locally_connected_with_shared_weights_is_a_convolution() -> None:
     x = torch.randn(2, 4, 6, 6)
     torch.testing.assert_close(layer(x), conv(x))
     assert layer.weight.shape == (36, 3, 36)  # one kernel per output position
+
+
+def test_locally_connected_uses_each_positions_own_kernel() -> None:
+    """Against unfold + einsum, the textbook form, with unshared weights and channels_last input."""
+    layer = LocallyConnected2d(5, 4, in_size=7, kernel_size=3, padding=1)
+    x = torch.randn(3, 5, 7, 7).to(memory_format=torch.channels_last)
+    cols = F.unfold(x, 3, padding=1)                                  # [N, in*k*k, L]
+    expected = torch.einsum("ncl,loc->nol", cols, layer.weight).reshape(3, 4, 7, 7) + layer.bias
+    torch.testing.assert_close(layer(x), expected)

@@ -11,7 +11,8 @@ throughput and torchvision's about a tenth on this CPU.
 reuse (``mallopt``: no mmap, trim threshold 1 GB, top pad 256 MB) — what the environment variables
 ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` would do, but from inside the process. The
 function computed is unchanged; the price is that the process keeps its peak memory until it exits.
-Only glibc has ``mallopt``; elsewhere (macOS, musl) this does nothing and says so.
+Only glibc has ``mallopt``; elsewhere (macOS, musl) this does nothing. ``AUDIT_KEEP_FREED_MEMORY=0``
+turns it off.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 
 # mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
@@ -29,6 +31,8 @@ TOP_PAD_BYTES = 256 << 20
 @functools.cache
 def keep_freed_memory() -> bool:
     """Tune glibc malloc for repeated large allocations (once per process); True if it applied."""
+    if os.environ.get("AUDIT_KEEP_FREED_MEMORY", "1") == "0":
+        return False
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name)
