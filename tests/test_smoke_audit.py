@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,14 @@ CLAIM_IDS = {c.id for c in load_claims([CLAIMS])}
 pytestmark = pytest.mark.slow
 
 
+@dataclass
 class Audit:
     """One smoke audit's working folder and the output of its commands."""
 
-    def __init__(self, root: Path, plan: Result, run: Result, report: Path) -> None:
-        self.root, self.plan, self.run, self.report = root, plan, run, report
+    root: Path
+    plan: Result
+    run: Result
+    report: Path
 
 
 @pytest.fixture(scope="module")
