@@ -9,11 +9,12 @@ no LRN and no groups. The small cases are the profiles' nets (64 px at width 0.2
 32 px at width 0.5 with 10 classes); torchvision's AlexNet runs unchanged at the same input size
 (not at 32 px: its conv5 maps are 1x1 there, too small for pool5), so there the ratio only says
 what the profile costs next to the full-width reference. ``--extra torch_lrn`` adds a column for ours with
-``nn.LocalResponseNorm`` (over all channels) in place of the fast per-tower LRN, ``--extra nchw``
-one for ours without its internal channels_last.
+``nn.LocalResponseNorm`` (over all channels) in place of the fast per-tower LRN, ``--extra lrn_ops``
+one for ours with its LRN in torch ops instead of the C kernel (``audit/models/lrn_native.py``),
+``--extra nchw`` one for ours without its internal channels_last.
 
     python bench/train.py                             # 224 px batch 32, fp32 and bf16
-    python bench/train.py --cases 224 64 32 --channels-last both --extra torch_lrn nchw
+    python bench/train.py --cases 224 64 32 --channels-last both --extra torch_lrn lrn_ops nchw
     python bench/train.py --threads 1 --clock cpu      # CPU time per image, when the machine is busy
     python bench/train.py --profile                   # torch.profiler table of one step of ours
     python bench/train.py --allocator both --write    # both allocator settings; into BENCHMARKS.md
@@ -43,7 +44,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.config import ModelConfig, TrainConfig  # noqa: E402
-from audit.models import build_model  # noqa: E402
+from audit.models import build_model, lrn_native  # noqa: E402
 from audit.models.lrn import LocalResponseNorm  # noqa: E402
 from audit.train.allocator import keep_freed_memory  # noqa: E402
 from audit.train.loop import sgd  # noqa: E402
@@ -66,11 +67,16 @@ CASES = {
 
 
 def ours(case: Case, variant: str = "ours") -> nn.Module:
-    """Our net; ``torch_lrn``: with nn.LocalResponseNorm (over all channels); ``nchw``: no channels_last."""
+    """Our net; ``torch_lrn``: with nn.LocalResponseNorm (over all channels); ``lrn_ops``: our LRN
+    without its C kernel; ``nchw``: no channels_last."""
     cfg = ModelConfig(input_size=case.input_size, width=case.width)
     model = build_model(cfg, case.num_classes)
     if variant == "nchw":
         model.cpu_channels_last = False
+    if variant == "lrn_ops":
+        for child in model.modules():
+            if isinstance(child, LocalResponseNorm):
+                child.native = False
     if variant == "torch_lrn":
         for name, child in model.features.named_children():
             if isinstance(child, LocalResponseNorm):
@@ -203,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
              "over repeats of ours / torchvision, both nets timed alternately in one process, with audit's "
              "optimiser (fused SGD, momentum 0.9, weight decay 5e-4). On the CPU ours runs its conv layers in "
              "channels_last whatever the input's format. Allocator `tuned`: glibc malloc keeps large freed "
-             "blocks, as `audit run` trains (audit/train/allocator.py); `default`: malloc as it comes.")
+             "blocks, as `audit run` trains (audit/train/allocator.py); `default`: malloc as it comes. "
+             f"Our LRN: {lrn_path()}.")
     print(intro + "\n")
     columns = ["input", "ours", "batch", "precision", "channels_last", "allocator"]
     columns += ["ours img/s", "torchvision img/s", "ratio"]
@@ -238,7 +245,7 @@ def rows(args: argparse.Namespace, layouts: list[bool], device: torch.device) ->
             for name in args.cases for precision in args.precision for cl in layouts]
 
 
-EXTRAS = {"torch_lrn": "ours, nn.LocalResponseNorm", "nchw": "ours, NCHW inside"}
+EXTRAS = {"torch_lrn": "ours, nn.LocalResponseNorm", "lrn_ops": "ours, LRN in torch ops", "nchw": "ours, NCHW inside"}
 
 
 def row(
@@ -258,6 +265,12 @@ def row(
     for extra in args.extra:
         cells += [shown[extra], ratio[extra]]
     return "| " + " | ".join(cells) + " |"
+
+
+def lrn_path() -> str:
+    if lrn_native.available():
+        return "the C kernel (audit/models/lrn_native.py) for fp32 and bf16 on the CPU"
+    return "torch ops (the C kernel is not built here)"
 
 
 def _cpu() -> str:

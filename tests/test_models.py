@@ -1,4 +1,4 @@
-"""The networks: the paper's sizes, every knob's shapes, tower separation, init, and the fast LRN."""
+"""The networks: the paper's sizes, every knob's shapes, tower separation, init, the CIFAR-10 nets."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import audit.models.lrn as lrn_module
 from audit.config import ModelConfig
-from audit.models import AlexNet, CifarFig1, CifarLRN, LocalResponseNorm, build_model, local_response_norm
+from audit.models import AlexNet, CifarFig1, CifarLRN, LocalResponseNorm, build_model
 from audit.models.cifar import LocallyConnected2d
 
 
@@ -197,81 +196,6 @@ def test_init_options() -> None:
     torch_init = build_model(ModelConfig(input_size=32, width=0.25, init="torch"), 10)
     bound = 1 / (torch_init.features.conv2.weight[0].numel() ** 0.5)
     assert torch_init.features.conv2.bias.abs().max() <= bound
-
-
-# --- fast LRN ----------------------------------------------------------------------------------
-
-LRN_CASES = [((2, 96, 7, 7), 5, 2.0), ((3, 20, 5, 4), 9, 1.0), ((2, 10, 9), 5, 2.0), ((1, 6, 3, 3), 4, 1.0)]
-
-
-def compare_lrn(
-    x: torch.Tensor, size: int, k: float, alpha: float = 1e-2, beta: float = 0.75, groups: int = 1
-) -> None:
-    """Ours against nn.LocalResponseNorm (per group), forward and backward, in x's layout."""
-    ours_in = x.clone().requires_grad_()
-    ref_in = x.clone().requires_grad_()
-    ours = local_response_norm(ours_in, size, alpha, beta, k, groups=groups)
-    ref_mod = nn.LocalResponseNorm(size, alpha, beta, k)
-    ref = torch.cat([ref_mod(part.contiguous()) for part in ref_in.chunk(groups, 1)], 1)
-    grad = torch.randn_like(ref)
-    ours.backward(grad)
-    ref.backward(grad)
-    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(ours_in.grad, ref_in.grad, rtol=1e-5, atol=1e-6)
-    if x.dim() == 4:  # the layout is kept
-        fmt = torch.channels_last if not x.is_contiguous() else torch.contiguous_format
-        assert ours.is_contiguous(memory_format=fmt) and ours_in.grad.is_contiguous(memory_format=fmt)
-
-
-@pytest.mark.parametrize(("shape", "size", "k"), LRN_CASES)
-@pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("chunked", [False, True])
-def test_fast_lrn_equals_torch(shape, size, k, channels_last: bool, chunked: bool, monkeypatch) -> None:
-    if chunked:
-        monkeypatch.setattr(lrn_module, "_CPU_CHUNK_BYTES", 1)  # one sample per chunk
-    x = torch.randn(shape) * 3
-    if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    compare_lrn(x, size, k)
-    compare_lrn(x, size, k, alpha=1e-4, beta=0.6)
-    if shape[1] % 2 == 0:
-        compare_lrn(x, size, k, groups=2)
-
-
-def test_fast_lrn_band_matmul_path(monkeypatch) -> None:
-    """The bf16 channels_last path (a band matmul), forced in fp32 to compare exactly."""
-    monkeypatch.setattr(lrn_module, "_use_matmul", lrn_module._channels_innermost)
-    x = (torch.randn(2, 12, 5, 5) * 3).contiguous(memory_format=torch.channels_last)
-    compare_lrn(x, 5, 2.0)
-    compare_lrn(x, 5, 2.0, groups=2)
-    compare_lrn(x, 4, 1.0, beta=0.5)
-
-
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_fast_lrn_half_precision(dtype: torch.dtype) -> None:
-    x = (torch.randn(2, 16, 6, 6) * 3).contiguous(memory_format=torch.channels_last)
-    ours = local_response_norm(x.to(dtype), 5, 1e-2, 0.75, 2.0)
-    assert ours.dtype == dtype
-    ref = F.local_response_norm(x.contiguous(), 5, 1e-2, 0.75, 2.0)
-    torch.testing.assert_close(ours.float(), ref, rtol=2e-2, atol=2e-2)
-
-
-def test_paper_literal_alpha_is_the_formula() -> None:
-    """b = a / (k + alpha * sum_{j=max(0,i-n/2)}^{min(N-1,i+n/2)} a_j^2)^beta, alpha not divided by n."""
-    x = torch.randn(2, 7, 3, 3, dtype=torch.double)
-    n, alpha, beta, k = 5, 1e-1, 0.75, 2.0
-    expected = torch.empty_like(x)
-    for i in range(7):
-        window = x[:, max(0, i - n // 2): min(6, i + n // 2) + 1]
-        expected[:, i] = x[:, i] / (k + alpha * (window**2).sum(1)) ** beta
-    module = LocalResponseNorm(n, alpha, beta, k, alpha_over_n=False)
-    torch.testing.assert_close(module(x), expected)
-    torch.testing.assert_close(LocalResponseNorm(n, alpha * n, beta, k)(x), expected)
-
-
-def test_fast_lrn_gradcheck() -> None:
-    x = torch.randn(2, 8, 3, 3, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: local_response_norm(t, 5, 0.5, 0.75, 1.0, groups=2), (x,))
 
 
 # --- CIFAR-10 nets -----------------------------------------------------------------------------
