@@ -91,6 +91,10 @@ class Profile(Overrides):
     seeds: int = Field(3, ge=1)
     scientific: bool = Field(True, description="False: the pipeline is proven, no scientific verdict")
     comparable_with_paper: bool = False
+    paper: dict[str, float | None] = Field(
+        {}, description="per measure id: the paper's number for this profile's setting, replacing the measure's "
+        "(e.g. LRN's CIFAR-10 pair); null: the paper gives none here"
+    )
     needs_data_path: bool = False
     variants: dict[str, Overrides] = {}
     lr_grid: dict[str, list[float]] = Field(
@@ -126,6 +130,11 @@ class Claim(_Strict):
                 if v not in self.variants:
                     raise ValueError(f"profile {name}: {v!r} is not a variant")
         return self
+
+    def paper_number(self, measure: Measure, profile: str) -> float | None:
+        """The paper's number to set beside this measure at this profile (the profile's, else the measure's)."""
+        numbers = self.profiles[profile].paper
+        return numbers[measure.id] if measure.id in numbers else measure.paper
 
     def default_profile(self) -> str:
         return "smoke" if "smoke" in self.profiles else next(iter(self.profiles))
@@ -233,7 +242,18 @@ def load_claim(path: str | Path) -> Claim:
                 profiles[name] = deep_merge(preset, own)
     claim = _validate(Claim, raw, path, index)
     _check_overrides(claim, path, index)
+    _check_profile_papers(claim, path, index)
     return claim
+
+
+def _check_profile_papers(claim: Claim, path: Path, index: dict) -> None:
+    """A profile's ``paper`` numbers must name measures of the claim."""
+    ids = [m.id for m in claim.measure]
+    for pname, prof in claim.profiles.items():
+        for measure_id in prof.paper:
+            if measure_id not in ids:
+                loc = ("profiles", pname, "paper", measure_id)
+                raise SpecError(f"{path}:{_locate(index, loc)}: {'.'.join(loc)}: not a measure id (one of {ids})")
 
 
 def _check_overrides(claim: Claim, path: Path, index: dict) -> None:

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from audit.analyse.measure import analyse_audit
 from audit.cli import main
 from audit.plan import build_plan
+from audit.report.views import measure_view
 from audit.spec import load_claim, load_claims
 from audit.track import Tracker
 
@@ -66,6 +67,7 @@ measure:
     treatment: with_wd
     baseline: without_wd
     expect: decrease
+    paper: -0.7
     smallest_effect: 0.5
   - id: gap
     kind: overfitting_gap
@@ -77,6 +79,7 @@ profiles:
   tiny:
     scientific: false
     seeds: 2
+    paper: {top1: -3.0}
     model: {width: 0.125, fc_width: 32, input_size: 32, init: kaiming}
     data: {synthetic: {classes: 10, train_per_class: 16, val_per_class: 4, size: 32}, normalise: unit}
     train: {epochs: 2, batch_size: 32, weight_decay: 0.0005, schedule: constant, eval_train: true}
@@ -94,3 +97,18 @@ def test_a_new_claim_runs_from_the_schema_alone(workdir: Path) -> None:
     assert [r.measure.id for r in results] == ["top1", "gap"]
     assert all(len(r.rows) == 2 and math.isfinite(r.interval.mean) for r in results)
     assert all(r.verdict.label == "inconclusive" and "smoke" in r.verdict.reason for r in results)
+    assert [r.paper for r in results] == [-3.0, None]  # the profile's own number replaces the measure's
+    assert measure_view(results[0])["paper"] == "−3 pp"
+
+
+def test_a_profile_sets_the_papers_number_for_its_setting() -> None:
+    """LRN's CIFAR-10 pair (13% -> 11%) is the paper's number for the cifar profile, not ImageNet's -1.4."""
+    lrn = load_claim(CLAIMS / "lrn.yaml")
+    top1, top5 = lrn.measure
+    assert (lrn.paper_number(top1, "smoke"), lrn.paper_number(top5, "smoke")) == (-1.4, -1.2)
+    assert (lrn.paper_number(top1, "cifar"), lrn.paper_number(top5, "cifar")) == (-2.0, None)
+    # the numbers are not part of any run's configuration: the cifar runs' hashes do not change
+    without = lrn.model_copy(update={"profiles": {**lrn.profiles, "cifar": lrn.profiles["cifar"].model_copy(
+        update={"paper": {}})}})
+    hashes = [sorted(build_plan([c], "cifar", data_path=".").runs) for c in (lrn, without)]
+    assert hashes[0] == hashes[1]

@@ -37,7 +37,7 @@ def test_the_shipped_claim_validates() -> None:
 
 
 @pytest.mark.parametrize("case", ["syntax", "unknown_key", "wrong_type", "missing_field",
-                                  "unknown_override", "bad_override_value", "missing_file"])
+                                  "unknown_override", "bad_override_value", "unknown_paper_measure", "missing_file"])
 def test_malformed_spec_gives_one_located_line(tmp_path: Path, case: str) -> None:
     text, needle, expect = GOOD, None, ""
     if case == "syntax":
@@ -58,6 +58,9 @@ def test_malformed_spec_gives_one_located_line(tmp_path: Path, case: str) -> Non
     elif case == "bad_override_value":
         text = GOOD.replace("tanh: {model: {activation: tanh}}", "tanh: {model: {activation: sigmoid}}")
         needle, expect = "sigmoid", "variants.tanh.model.activation"
+    elif case == "unknown_paper_measure":
+        text = GOOD.replace("    needs_data_path: true", "    needs_data_path: true\n    paper: {spedup: 3}")
+        needle, expect = "spedup", "profiles.cifar.paper.spedup: not a measure id"
     path = _write(tmp_path, text) if case != "missing_file" else tmp_path / "nope.yaml"
     code, out = _validate(path)
     assert code == 2

@@ -54,6 +54,7 @@ class MeasureResult:
     verdict: Verdict
     p: float
     adjusted_p: float | None = None
+    paper: float | None = None  # the paper's number at this profile (Claim.paper_number)
     chosen_lr: dict[str, float] = field(default_factory=dict)
     grid: list[dict] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
@@ -170,10 +171,11 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunSto
         runs_used = [picked[m.treatment], picked[m.baseline]]
         datasets = sorted({str(d) for r in runs_used if not r.empty
                            for d in r.get("tags.audit.dataset_name", pd.Series(dtype=str)).dropna()})
+        paper = claim.paper_number(m, profile)
         results.append(MeasureResult(
             claim, m, profile, rows, display, decide(additive, m.expect, m.additive(m.smallest_effect), scientific,
-                                                           m.additive(m.paper)),
-            p_value(additive), chosen_lr=chosen, grid=grid_log, datasets=datasets,
+                                                           m.additive(paper)),
+            p_value(additive), paper=paper, chosen_lr=chosen, grid=grid_log, datasets=datasets,
             failed_runs=failed[m.treatment] + failed[m.baseline]))
     return results
 
@@ -194,5 +196,5 @@ def analyse_audit(claims: list[Claim], frame: pd.DataFrame, store: RunStore,
             r.adjusted_p = adj
             m = r.measure
             r.verdict = decide(r.additive, m.expect, m.additive(m.smallest_effect),
-                               r.claim.profiles[prof].scientific, m.additive(m.paper), adj if len(group) > 1 else None)
+                               r.claim.profiles[prof].scientific, m.additive(r.paper), adj if len(group) > 1 else None)
     return results

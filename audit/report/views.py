@@ -101,7 +101,7 @@ def comparability(claim: Claim, profile: str) -> str:
 
 def measure_view(r: MeasureResult) -> dict[str, Any]:
     """One measure of one claim at one profile, formatted for the summary and the claim's section."""
-    m, iv, v = r.measure, r.interval, r.verdict
+    m, iv, v, paper = r.measure, r.interval, r.verdict, r.paper
     spec = r.claim.profiles[r.profile]
     badge = v.label if spec.scientific else "smoke only"
     unit = "×" if m.scale == "ratio" else f" {m.unit}"
@@ -109,9 +109,9 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
         effect = f"{m.metric}({m.treatment}) − {m.baseline_metric}({m.baseline})"
     else:
         effect = f"{m.treatment} / {m.baseline}" if m.scale == "ratio" else f"{m.treatment} − {m.baseline}"
-    position = POSITION.get(v.paper, "the paper gives no number" if m.paper is None else
+    position = POSITION.get(v.paper, "the paper gives no number" if paper is None else
                             "no interval to compare with the paper's value")
-    versus = v.paper if m.paper is not None else "no paper number"
+    versus = v.paper if paper is not None else "no paper number"
     if not spec.scientific:   # a toy run's number is not set beside the paper's, not even as "consistent"
         position, versus = "its numbers are not compared with the paper's", "not compared (smoke)"
     sentence = f"{badge.capitalize()}: {v.reason}"
@@ -120,7 +120,7 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
     sentence += f". {position.capitalize()}."
     return {
         "id": m.id, "label": m.label or m.id, "kind": m.kind, "metric": m.metric, "effect": effect,
-        "paper": "—" if m.paper is None else f"{m.paper:g}{unit}".replace("-", "−"),
+        "paper": "—" if paper is None else f"{paper:g}{unit}".replace("-", "−"),
         "mean": fmt(iv.mean) + unit, "ci": _interval(m, iv.lo, iv.hi, len(r.rows)),
         "verdict": v.label, "badge": badge, "badge_class": badge.replace(" ", "-"), "reason": v.reason,
         "sentence": sentence, "position": versus,
@@ -133,17 +133,18 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
         "treatment": m.treatment, "baseline": m.baseline + (f" ({m.baseline_metric})" if m.baseline_metric else ""),
         "grid": r.grid, "chosen_lr": r.chosen_lr, "failed": r.failed_runs,
         "forest": {"label": f"{r.claim.id}: {m.label or m.id} [{r.profile}]", "mean": iv.mean, "lo": iv.lo,
-                   "hi": iv.hi, "paper": m.paper, "unit": unit_of(m), "badge": badge},
+                   "hi": iv.hi, "paper": paper, "unit": unit_of(m), "badge": badge},
     }
 
 
 def missing_view(claim: Claim, m: Measure, profile: str) -> dict[str, Any]:
     """A measure with no paired seed (its runs failed or are missing): shown, never silently left out."""
     unit = "×" if m.scale == "ratio" else f" {m.unit}"
+    paper = claim.paper_number(m, profile)
     reason = (f"no seed has a completed run of both {m.treatment} and {m.baseline} at profile {profile}; "
               "see the runs table")
     return {"id": m.id, "label": m.label or m.id, "kind": m.kind, "metric": m.metric,
-            "effect": f"{m.treatment} vs {m.baseline}", "paper": "—" if m.paper is None else f"{m.paper:g}{unit}",
+            "effect": f"{m.treatment} vs {m.baseline}", "paper": "—" if paper is None else f"{paper:g}{unit}",
             "mean": "—", "ci": "", "verdict": "no result", "badge": "no result", "badge_class": "no-result",
             "reason": reason, "sentence": f"No result: {reason}.", "position": "—", "seeds": 0, "p": "—",
             "adjusted_p": "—", "datasets": "—", "threshold": m.threshold, "scale": m.scale, "rows": [],
