@@ -131,6 +131,22 @@ def test_kernel_splits_work_between_threads() -> None:
 
 
 @needs_kernel
+def test_kernel_without_openmp_splits_between_python_threads(tmp_path, monkeypatch) -> None:
+    """A build without OpenMP (e.g. Apple clang) runs the same function on a pool of Python threads."""
+    plain = lrn_native.load(lrn_native.build(lrn_native._compiler(), tmp_path, openmp=False))
+    assert plain.lrn_openmp() == 0 and lrn_native.library().lrn_openmp() == 1
+    monkeypatch.setattr(lrn_native, "library", lambda: plain)
+    monkeypatch.setattr(lrn_native, "_PARALLEL_MIN_ELEMENTS", 1)  # split even this small tensor
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        compare_lrn((torch.randn(4, 16, 5, 5) * 3).contiguous(memory_format=torch.channels_last), 5, 2.0, groups=2)
+        compare_lrn(torch.randn(4, 16, 5, 5) * 3, 5, 2.0)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@needs_kernel
 def test_kernel_build_is_cached_by_source_and_compiler(tmp_path) -> None:
     compiler = lrn_native._compiler()
     first = lrn_native.build(compiler, tmp_path)

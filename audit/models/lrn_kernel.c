@@ -17,9 +17,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
-/* On x86-64 with GCC, one build carries AVX-512, AVX2 and baseline versions of the entry points and
- * the loader picks the one this CPU runs (the sqrt and divide passes are 2x faster in AVX2). */
+/* On x86-64 with GCC, one build carries AVX-512, AVX2 and baseline versions of the per-thread
+ * workers and the loader picks the one this CPU runs (the sqrt and divide passes are 2x faster in AVX2). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -112,27 +115,25 @@ static inline void backward_block(const float *g, const float *x, const float *d
     FOR_SPAN(span, for (int64_t f = 0; f < n; f++) dx[f] = t[f] + coef * x[f] * window_at(s->padded, f, inner, SPAN);)
 }
 
-/* Entry points. Arguments: the tensors' data, the outer range [begin, end), groups, cg, inner,
- * lo, hi, then k (forward only), scale, beta. They return 0, or 1 when the scratch malloc fails. */
+/* The work of one thread: blocks [b0, b1). Returns 0, or 1 when the scratch malloc fails. */
 
-CPU_CLONES int lrn_forward(const float *x, float *y, float *d, int64_t begin, int64_t end, int64_t groups,
-                           int64_t cg, int64_t inner, int64_t lo, int64_t hi, float k, float scale, float beta) {
+static CPU_CLONES int forward_f32(const float *x, float *y, float *d, int64_t b0, int64_t b1, int64_t cg,
+                                  int64_t inner, int64_t lo, int64_t hi, float k, float scale, float beta) {
     const int64_t n = cg * inner;
     Scratch s;
     if (scratch_init(&s, cg, inner, lo, hi, 1)) return 1;
-    for (int64_t b = begin * groups; b < end * groups; b++)
+    for (int64_t b = b0; b < b1; b++)
         forward_block(x + b * n, y + b * n, d + b * n, &s, n, inner, lo + hi + 1, k, scale, beta);
     free(s.padded);
     return 0;
 }
 
-CPU_CLONES int lrn_backward(const float *g, const float *x, const float *d, float *dx, int64_t begin, int64_t end,
-                            int64_t groups, int64_t cg, int64_t inner, int64_t lo, int64_t hi, float scale,
-                            float beta) {
+static CPU_CLONES int backward_f32(const float *g, const float *x, const float *d, float *dx, int64_t b0, int64_t b1,
+                                   int64_t cg, int64_t inner, int64_t lo, int64_t hi, float scale, float beta) {
     const int64_t n = cg * inner;
     Scratch s;
     if (scratch_init(&s, cg, inner, hi, lo, 1)) return 1; /* transposed window: hi before, lo after */
-    for (int64_t b = begin * groups; b < end * groups; b++)
+    for (int64_t b = b0; b < b1; b++)
         backward_block(g + b * n, x + b * n, d + b * n, dx + b * n, &s, n, inner, lo + hi + 1,
                        -2.0f * scale * beta, beta);
     free(s.padded);
@@ -141,13 +142,12 @@ CPU_CLONES int lrn_backward(const float *g, const float *x, const float *d, floa
 
 /* bf16 tensors (d stays fp32): each block is widened to fp32, computed as above, and rounded back. */
 
-CPU_CLONES int lrn_forward_bf16(const uint16_t *x, uint16_t *y, float *d, int64_t begin, int64_t end,
-                                int64_t groups, int64_t cg, int64_t inner, int64_t lo, int64_t hi, float k,
-                                float scale, float beta) {
+static CPU_CLONES int forward_bf16(const uint16_t *x, uint16_t *y, float *d, int64_t b0, int64_t b1, int64_t cg,
+                                   int64_t inner, int64_t lo, int64_t hi, float k, float scale, float beta) {
     const int64_t n = cg * inner;
     Scratch s;
     if (scratch_init(&s, cg, inner, lo, hi, 3)) return 1;
-    for (int64_t b = begin * groups; b < end * groups; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         bf16_to_float(x + b * n, s.block[1], n);
         forward_block(s.block[1], s.block[2], d + b * n, &s, n, inner, lo + hi + 1, k, scale, beta);
         float_to_bf16(s.block[2], y + b * n, n);
@@ -156,13 +156,13 @@ CPU_CLONES int lrn_forward_bf16(const uint16_t *x, uint16_t *y, float *d, int64_
     return 0;
 }
 
-CPU_CLONES int lrn_backward_bf16(const uint16_t *g, const uint16_t *x, const float *d, uint16_t *dx, int64_t begin,
-                                 int64_t end, int64_t groups, int64_t cg, int64_t inner, int64_t lo, int64_t hi,
-                                 float scale, float beta) {
+static CPU_CLONES int backward_bf16(const uint16_t *g, const uint16_t *x, const float *d, uint16_t *dx, int64_t b0,
+                                    int64_t b1, int64_t cg, int64_t inner, int64_t lo, int64_t hi, float scale,
+                                    float beta) {
     const int64_t n = cg * inner;
     Scratch s;
     if (scratch_init(&s, cg, inner, hi, lo, 4)) return 1;
-    for (int64_t b = begin * groups; b < end * groups; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         bf16_to_float(g + b * n, s.block[1], n);
         bf16_to_float(x + b * n, s.block[2], n);
         backward_block(s.block[1], s.block[2], d + b * n, s.block[3], &s, n, inner, lo + hi + 1,
@@ -171,4 +171,63 @@ CPU_CLONES int lrn_backward_bf16(const uint16_t *g, const uint16_t *x, const flo
     }
     free(s.padded);
     return 0;
+}
+
+/* Entry points. Arguments: the tensors' data, the outer range [begin, end), groups, cg, inner, lo,
+ * hi, k (forward only), scale, beta, threads. Built with OpenMP, one call spreads the blocks over
+ * `threads` threads of the OpenMP runtime (torch's own, when it is already loaded: same soname);
+ * without, it runs on the calling thread and the caller splits [begin, end) between its threads.
+ * They return 0, or 1 when a scratch malloc failed. */
+
+int lrn_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Blocks [first, last) split evenly over the threads of the enclosing parallel region. */
+static void thread_share(int64_t first, int64_t last, int64_t *b0, int64_t *b1) {
+#ifdef _OPENMP
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int64_t t = 0, nt = 1;
+#endif
+    *b0 = first + (last - first) * t / nt;
+    *b1 = first + (last - first) * (t + 1) / nt;
+}
+
+#define OVER_THREADS(CALL)                                                  \
+    int failed = 0;                                                         \
+    _Pragma("omp parallel num_threads(threads) reduction(| : failed)")     \
+    {                                                                       \
+        int64_t b0, b1;                                                     \
+        thread_share(begin * groups, end * groups, &b0, &b1);              \
+        failed |= CALL;                                                     \
+    }                                                                       \
+    (void)threads;                                                          \
+    return failed;
+
+int lrn_forward(const float *x, float *y, float *d, int64_t begin, int64_t end, int64_t groups, int64_t cg,
+                int64_t inner, int64_t lo, int64_t hi, float k, float scale, float beta, int64_t threads) {
+    OVER_THREADS(forward_f32(x, y, d, b0, b1, cg, inner, lo, hi, k, scale, beta))
+}
+
+int lrn_backward(const float *g, const float *x, const float *d, float *dx, int64_t begin, int64_t end,
+                 int64_t groups, int64_t cg, int64_t inner, int64_t lo, int64_t hi, float scale, float beta,
+                 int64_t threads) {
+    OVER_THREADS(backward_f32(g, x, d, dx, b0, b1, cg, inner, lo, hi, scale, beta))
+}
+
+int lrn_forward_bf16(const uint16_t *x, uint16_t *y, float *d, int64_t begin, int64_t end, int64_t groups,
+                     int64_t cg, int64_t inner, int64_t lo, int64_t hi, float k, float scale, float beta,
+                     int64_t threads) {
+    OVER_THREADS(forward_bf16(x, y, d, b0, b1, cg, inner, lo, hi, k, scale, beta))
+}
+
+int lrn_backward_bf16(const uint16_t *g, const uint16_t *x, const float *d, uint16_t *dx, int64_t begin,
+                      int64_t end, int64_t groups, int64_t cg, int64_t inner, int64_t lo, int64_t hi, float scale,
+                      float beta, int64_t threads) {
+    OVER_THREADS(backward_bf16(g, x, d, dx, b0, b1, cg, inner, lo, hi, scale, beta))
 }
