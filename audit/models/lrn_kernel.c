@@ -8,10 +8,10 @@
  *     dx[c] = g[c] d[c]^-beta - 2 scale beta x[c] sum_{o=-hi..lo} (g x d^(-beta-1))[c+o]
  *
  * The window sums read a zero-padded copy of the block at n shifts of the flattened (channel,
- * inner) index, so the compiler vectorises them for either layout; two loops per block each way. The forward stores d
- * (in fp32) for the backward. fp32 and bf16 tensors; bf16 blocks are computed in fp32. Each call
- * handles outer indices [begin, end): the caller splits the work between threads. No torch
- * headers, so this builds in a fraction of a second with any C compiler.
+ * inner) index, so the compiler vectorises them for either layout. The forward stores d (in fp32)
+ * for the backward. fp32 and bf16 tensors; bf16 blocks are computed in fp32. The entry points at
+ * the end spread the blocks over threads. No torch headers, so any C compiler builds it in about
+ * a second.
  */
 #include <math.h>
 #include <stdint.h>
@@ -69,7 +69,7 @@ static inline void float_to_bf16(const float *in, uint16_t *out, int64_t n) {
     }
 }
 
-/* Work space of one call: the zero-padded block for the window sums, then `blocks` block-sized
+/* Work space of one thread: the zero-padded block for the window sums, then `blocks` block-sized
  * arrays. The pads are zeroed here once; the blocks' middles are rewritten for every block. */
 typedef struct {
     float *padded, *mid, *block[4];

@@ -5,11 +5,11 @@ net, and on a CPU those passes are memory traffic, a few percent of an AlexNet t
 kernel reads x and writes y and d once in the forward, and reads g, x, d and writes dx once in the
 backward (the window sums stay in cache).
 
-It needs no torch headers: ``cc -O3 -shared`` builds it in well under a second, into
+It needs no torch headers: ``cc -O3 -shared -fopenmp`` builds it in about a second, into
 ``$XDG_CACHE_HOME/alexnet-audit`` (default ``~/.cache``), keyed by the source, the compiler and the
 machine, so a shared home on a mixed cluster is fine. Where there is no compiler, the build fails,
 or ``AUDIT_NATIVE_LRN=0``, :func:`available` is False and the LRN uses its torch ops (the same
-function; ``tests/test_models.py`` checks both against ``nn.LocalResponseNorm``).
+function; ``tests/test_lrn.py`` checks both against ``nn.LocalResponseNorm``).
 
 The work runs on ``torch.get_num_threads()`` threads: OpenMP's (see ``OPENMP``) or, in a build
 without OpenMP, Python threads each calling the kernel on a share of the outer indices (ctypes
@@ -35,9 +35,9 @@ from torch import Tensor
 SOURCE = Path(__file__).with_name("lrn_kernel.c")
 FLAGS = ["-O3", "-fno-math-errno", "-shared", "-fPIC"]
 # With OpenMP the kernel runs on the OpenMP runtime torch has loaded (same soname, so the same
-# threads): a pool of our own would fight torch's spinning OpenMP threads for the cores (measured:
-# 0.98x instead of 1.08x the torch-ops LRN's step on 2 cores). Without it (e.g. Apple clang) the
-# work is split between Python threads instead.
+# threads): a pool of our own fought torch's spinning OpenMP threads for the cores (measured on 2
+# cores: the AlexNet step at 0.98x torchvision's with a Python thread pool, 1.03x on OpenMP). Without
+# OpenMP (e.g. Apple clang) the work is split between Python threads instead.
 OPENMP = "-fopenmp"
 # Below this many elements one thread does the whole tensor (thread hand-off costs ~20 us).
 _PARALLEL_MIN_ELEMENTS = 1 << 16
