@@ -10,6 +10,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,33 +90,89 @@ def list_claims(specs: tuple[str, ...]) -> None:
     console.print(table)
 
 
-def _plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_path: str | None):
-    from audit.plan import build_plan
+audit_option = click.option("--audit", "audit_file", type=click.Path(), default=None,
+                            help="A pre-registered audit file (claims/audits/*.yaml): its claims, profile, seeds "
+                                 "and family.")
 
+
+@dataclass
+class Scope:
+    """What a command is about: claims, their files, the profile and seeds, and the registration if any."""
+
+    claims: list[Any]
+    files: dict[str, Path]
+    profile: str | None
+    seeds: int | dict[str, int] | None
+    registration: Any = None
+
+    def build(self, data_path: str | None, chosen: dict | None = None):
+        from audit.plan import build_plan
+
+        reg = self.registration
+        return build_plan(self.claims, self.profile, self.seeds, data_path, chosen,
+                          tuning_seeds=reg.spec.tuning_seeds if reg else None,
+                          tags={"audit.audits": reg.tag} if reg else None)
+
+    def chosen(self, tracker: Any) -> dict:
+        from audit.analyse.tuning import chosen_rates
+
+        tuning = self.registration.spec.tuning_seeds if self.registration else None
+        return chosen_rates(self.claims, self.profile, tracker.runs_frame(), tracker, tuning)
+
+
+def _scope(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
+           data_path: str | None = None) -> Scope:
     if data_path is not None and not Path(data_path).exists():
         raise SpecError(f"{data_path}: data path does not exist")
+    if audit_file is not None:
+        from audit.registration import load_registration
+
+        if specs or profile or seeds:
+            raise SpecError("--audit fixes the claims, profile and seeds: give no claim files, --profile or --seeds")
+        reg = load_registration(audit_file)
+        return Scope(reg.claims, {c.id: f for c, f in zip(reg.claims, reg.files)}, reg.spec.profile, reg.seeds, reg)
+    if not specs:
+        raise SpecError("name claim files (or a folder of them), or --audit FILE")
     claims = load_claims(list(specs))
-    files = {c.id: f for c, f in zip(claims, find_claim_files(list(specs)))}
-    return claims, files, build_plan(claims, profile, seeds, data_path)
+    return Scope(claims, {c.id: f for c, f in zip(claims, find_claim_files(list(specs)))}, profile, seeds)
+
+
+def _print_registration(reg: Any) -> None:
+    console.print(f"[bold]audit {reg.spec.id}[/]: {reg.spec.title} — profile {reg.spec.profile}, "
+                  f"α = {reg.spec.alpha:g}, registered at commit {reg.commit()[:12]}, digest {reg.digest}")
+    table = Table("claim", "measure", "primary", "seeds", "power needs", "pilot sd (df)", "pilot source",
+                  title=f"pre-registered family ({len(reg.family.members)} measures, Holm-corrected; "
+                        f"{reg.spec.power:.0%} power at the smallest effect that matters)")
+    for row in reg.power_rows():
+        needs = "no pilot" if row.pilot is None else (str(row.needed) if row.needed else "> 100000")
+        flag = " [red](under-powered)[/]" if row.pilot is not None and row.underpowered else ""
+        table.add_row(row.claim, row.measure, "yes" if row.primary else "", str(row.seeds), needs + flag,
+                      f"{row.pilot.sd:g} ({row.pilot.df})" if row.pilot else "—",
+                      row.pilot.source if row.pilot else "—")
+    console.print(table)
 
 
 @main.command()
-@specs_argument
+@click.argument("specs", nargs=-1, type=click.Path())
 @profile_option
 @seeds_option
+@audit_option
 @data_option
 @uri_option
 @user_errors
-def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_path: str | None,
-         tracking_uri: str | None) -> None:
-    """Print the run matrix (deduplicated) without training anything."""
+def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
+         data_path: str | None, tracking_uri: str | None) -> None:
+    """Print the run matrix (deduplicated, tuning runs first) and its cost, without training anything."""
     from audit.track import Tracker
 
-    _, _, the_plan = _plan(specs, profile, seeds, data_path)
+    scope = _scope(specs, profile, seeds, audit_file, data_path)
+    if scope.registration:
+        _print_registration(scope.registration)
     tracker = Tracker(tracking_uri)
+    the_plan = scope.build(data_path, scope.chosen(tracker))
     measured, sizes = estimate.rates_from_store(tracker.runs_frame())
     rates = {**estimate.load_rates(), **measured}
-    table = Table("config", "claims", "variant", "seed", "lr", "shared", "status", "estimate",
+    table = Table("config", "claims", "variant", "seed", "lr", "purpose", "shared", "status", "estimate",
                   title=f"profile {the_plan.profile}")
     total, unknown = 0.0, 0
     for run in the_plan.ordered():
@@ -127,19 +184,25 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_pa
         role = run.roles[0]
         lr = f"{role.lr:g}" if role.lr is not None else ""
         table.add_row(run.config_hash, ",".join(run.claims), role.variant, str(role.seed), lr,
-                      "yes" if run.shared else "", found.status if found else "to train",
-                      "" if done else estimate.human(seconds))
+                      "tuning" if run.tuning else "evidence", "yes" if run.shared else "",
+                      found.status if found else "to train", "" if done else estimate.human(seconds))
     console.print(table)
-    console.print(f"{the_plan.entries} planned (claim, variant, seed) entries → {len(the_plan.runs)} distinct runs; "
-                  f"estimated training time at most {estimate.human(total)}"
+    for wait in the_plan.pending:
+        console.print(f"pending: {wait.claim} {wait.variant}: {wait.seeds} verdict seed(s) run once its tuning runs "
+                      "have chosen a learning rate")
+    console.print(f"{the_plan.entries} planned (claim, variant, seed) entries → {len(the_plan.runs)} distinct runs"
+                  + (f" + {sum(w.seeds for w in the_plan.pending)} pending" if the_plan.pending else "")
+                  + f"; estimated training time at most {estimate.human(total)}"
                   + (f" (+ {unknown} runs with no measured rate)" if unknown else "")
+                  + (" (+ the pending runs)" if the_plan.pending else "")
                   + " from rates measured by bench/audit.py and by finished runs in this store")
 
 
 @main.command()
-@specs_argument
+@click.argument("specs", nargs=-1, type=click.Path())
 @profile_option
 @seeds_option
+@audit_option
 @data_option
 @uri_option
 @runs_option
@@ -156,28 +219,31 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_pa
 @click.option("--placement", type=click.Choice(["single", "two-device"]), default="single", show_default=True,
               help="two-device: tower A on one GPU, tower B on another (the paper's model parallelism).")
 @user_errors
-def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_path: str | None,
-        tracking_uri: str | None, runs_dir: str, executor: str, jobs: int, address: str | None,
-        gpus_per_run: int | None, cpus_per_run: int | None, placement: str) -> None:
-    """Run claim specs: plan, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
+def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
+        data_path: str | None, tracking_uri: str | None, runs_dir: str, executor: str, jobs: int,
+        address: str | None, gpus_per_run: int | None, cpus_per_run: int | None, placement: str) -> None:
+    """Run claim specs: tune first, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
     from audit.track import Tracker, default_uri, portable_uri
     from audit.train.distributed import Runtime
 
-    _, files, the_plan = _plan(specs, profile, seeds, data_path)
+    scope = _scope(specs, profile, seeds, audit_file, data_path)
     if placement == "two-device" and gpus_per_run not in (None, 2):
         raise SpecError(f"--placement two-device puts the two towers on 2 devices, not --gpus-per-run {gpus_per_run}")
     gpus = gpus_per_run if gpus_per_run is not None else (2 if placement == "two-device" else 1)
     runtime = Runtime(placement, gpus if placement == "single" and gpus > 1 else 1, cpus_per_run)
     workdir = Path(runs_dir)
     tracker = Tracker(portable_uri(tracking_uri or default_uri()), artifact_root=workdir / "artifacts")
-    console.print(f"[bold]{len(the_plan.runs)} runs[/] planned (profile {the_plan.profile}), "
-                  f"tracking at {tracker.uri}")
+    the_plan = scope.build(data_path, scope.chosen(tracker))
+    console.print(f"[bold]{len(the_plan.runs)} runs[/] planned (profile {the_plan.profile})"
+                  + (f", {sum(w.seeds for w in the_plan.pending)} more once tuning has chosen their rates"
+                     if the_plan.pending else "") + f", tracking at {tracker.uri}")
     started = time.perf_counter()
     clock: dict[str, float] = {}
 
     def on_event(kind: str, run: Any, outcome: Any) -> None:
         role = run.roles[0]
-        label = f"{','.join(run.claims)} {role.variant} seed {role.seed}" + (f" lr {role.lr:g}" if role.lr else "")
+        label = (f"{','.join(run.claims)} {role.variant} seed {role.seed}" + (f" lr {role.lr:g}" if role.lr else "")
+                 + (" (tuning)" if run.tuning else ""))
         if kind == "start":
             clock[run.config_hash] = time.perf_counter()
             return
@@ -193,19 +259,33 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_pat
             if outcome.status == "failed":
                 console.print(f"    {outcome.detail.strip().splitlines()[-1]}")
 
-    if executor == "ray":
-        from audit.executors.ray import execute as execute_ray
+    outcomes: dict[str, Any] = {}
+    while True:
+        if executor == "ray":
+            from audit.executors.ray import execute as execute_ray
 
-        outcomes = execute_ray(the_plan, tracker, workdir, files, on_event, address=address,
+            done = execute_ray(the_plan, tracker, workdir, scope.files, on_event, address=address,
                                gpus_per_run=gpus_per_run if gpus_per_run is not None else gpus,
                                cpus_per_run=cpus_per_run or 1, runtime=runtime)
-    else:
-        from audit.executors.local import execute
+        else:
+            from audit.executors.local import execute
 
-        outcomes = execute(the_plan, tracker, workdir, files, on_event, jobs=jobs, runtime=runtime)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("reused", "finished", "diverged", "failed")}
+            done = execute(the_plan, tracker, workdir, scope.files, on_event, jobs=jobs, runtime=runtime)
+        for outcome in done:  # a run reused in the second stage keeps its first-stage outcome
+            outcomes.setdefault(outcome.config_hash, outcome)
+        if not the_plan.pending:
+            break
+        waiting = len(the_plan.pending)
+        the_plan = scope.build(data_path, scope.chosen(tracker))
+        if len(the_plan.pending) == waiting:
+            for wait in the_plan.pending:
+                console.print(f"  [red]not run[/] {wait.claim} {wait.variant}: its tuning runs did not all complete, "
+                              "so no learning rate was chosen")
+            break
+        console.print(f"tuning chose the learning rates; [bold]{len(the_plan.runs)} runs[/] planned now")
+    counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("reused", "finished", "diverged", "failed")}
     console.print(f"done in {time.perf_counter() - started:.1f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    if counts["failed"]:
+    if counts["failed"] or the_plan.pending:
         sys.exit(1)
 
 
@@ -215,16 +295,28 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, data_pat
               help="Claim files or a folder of them.")
 @click.option("--claim", "only_claims", multiple=True, help="Only these claim ids (repeatable).")
 @click.option("--profile", "-p", default=None, help="Only runs of this profile (default: every profile in the store).")
+@audit_option
 @uri_option
 @click.option("--open", "open_browser", is_flag=True, help="Open the report in the default browser.")
 @user_errors
-def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str | None,
+def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str | None, audit_file: str | None,
            tracking_uri: str | None, open_browser: bool) -> None:
-    """Render one self-contained HTML report (figures embedded) from the runs in the MLflow store."""
+    """Render one self-contained HTML report (figures embedded) from the runs in the MLflow store.
+
+    With --audit, the report is that audit's: its claims at its profile, verdicts corrected over its
+    pre-registered family, every other measure exploratory.
+    """
     from audit.report import build_report
     from audit.track import Tracker
 
-    claims = load_claims([claims_dir])
+    registration = None
+    if audit_file is not None:
+        if profile:
+            raise SpecError("--audit fixes the profile: give no --profile")
+        registration = _scope((), None, None, audit_file).registration
+        claims, profile = registration.claims, registration.spec.profile
+    else:
+        claims = load_claims([claims_dir])
     if only_claims:
         unknown = set(only_claims) - {c.id for c in claims}
         if unknown:
@@ -232,7 +324,7 @@ def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str
         claims = [c for c in claims if c.id in only_claims]
     tracker = Tracker(tracking_uri)
     started = time.perf_counter()
-    path = build_report(claims, tracker, Path(out), profile)
+    path = build_report(claims, tracker, Path(out), profile, registration)
     console.print(f"wrote {path} in {time.perf_counter() - started:.1f}s")
     if open_browser:
         import webbrowser

@@ -3,6 +3,10 @@
 Nothing trains here. Identical configs collapse into one run that serves every claim needing it
 (the unmodified baseline serves several claims), and ``audit plan`` prints this matrix before
 ``audit run`` executes exactly it.
+
+A tuned variant (``lr_grid``) is planned in two stages: its grid runs on the tuning seeds (1000, ...),
+then its verdict seeds at the rate chosen from them (``chosen``, read from the store by the caller).
+Until that choice exists its verdict runs are *pending*: listed, not yet runnable.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ class Role:
     variant: str
     seed: int
     lr: float | None = None
+    tuning: bool = False
 
 
 @dataclass
 class PlannedRun:
     config: RunConfig
     roles: list[Role] = field(default_factory=list)
+    extra_tags: dict[str, str] = field(default_factory=dict)  # e.g. the pre-registered audit it runs under
 
     @property
     def config_hash(self) -> str:
@@ -44,13 +50,31 @@ class PlannedRun:
     def shared(self) -> bool:
         return len(self.claims) > 1
 
+    @property
+    def tuning(self) -> bool:
+        """Only tuning roles: the run chooses a setting and is never evidence for a verdict."""
+        return all(r.tuning for r in self.roles)
+
     def tags(self, profile: str) -> dict[str, str]:
-        """The audit.* tags saying which claims, variants and seed this run serves."""
+        """The audit.* tags: which claims and variants this run is evidence for, or tunes, and its seed."""
         first = self.roles[0]
+
+        def joined(tuning: bool) -> str:
+            return ",".join(sorted({f"{r.claim}:{r.variant}" for r in self.roles if r.tuning == tuning}))
+
         return {"audit.claims": ",".join(self.claims), "audit.variant": first.variant,
-                "audit.variants": ",".join(sorted({f"{r.claim}:{r.variant}" for r in self.roles})),
+                "audit.variants": joined(False), "audit.tuning": joined(True),
                 "audit.seed": str(first.seed), "audit.profile": profile,
-                "audit.lr_grid": "1" if any(r.lr is not None for r in self.roles) else "0"}
+                "audit.purpose": "tuning" if self.tuning else "evidence", **self.extra_tags}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Verdict runs that wait for their variant's learning rate to be chosen on the tuning seeds."""
+
+    claim: str
+    variant: str
+    seeds: int
 
 
 @dataclass
@@ -58,15 +82,17 @@ class Plan:
     profile: str
     runs: dict[str, PlannedRun] = field(default_factory=dict)  # config hash → run, in dependency order
     entries: int = 0
+    pending: list[Pending] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def add(self, config: RunConfig, role: Role) -> None:
         self.entries += 1
-        run = self.runs.setdefault(config.config_hash, PlannedRun(config))
+        run = self.runs.setdefault(config.config_hash, PlannedRun(config, extra_tags=self.tags))
         if role not in run.roles:
             run.roles.append(role)
 
     def ordered(self) -> list[PlannedRun]:
-        """Runs whose weights others start from come first."""
+        """Tuning runs first (the pending verdict runs wait for them), then runs whose weights others start from."""
         done: set[str] = set()
         out: list[PlannedRun] = []
 
@@ -78,7 +104,7 @@ class Plan:
             done.add(run.config_hash)
             out.append(run)
 
-        for run in self.runs.values():
+        for run in sorted(self.runs.values(), key=lambda r: not r.tuning):
             visit(run)
         return out
 
@@ -109,15 +135,17 @@ def resolve(claim: Claim, profile: str, variant: str, seed: int, lr: float | Non
                         f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}") from None
 
 
-def _grid(claim: Claim, profile: str, variant: str) -> list[float | None]:
-    return list(claim.profiles[profile].lr_grid.get(variant) or [None])
+def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dict[str, int] | None = None,
+               data_path: str | None = None, chosen: dict[tuple[str, str], float] | None = None,
+               tuning_seeds: int | None = None, tags: dict[str, str] | None = None) -> Plan:
+    """Expand claims into runs; ``profile`` None means each claim's default (smoke).
 
-
-def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | None = None,
-               data_path: str | None = None) -> Plan:
-    """Expand claims into runs; ``profile`` None means each claim's default (smoke)."""
+    ``seeds``: one count for every claim, or per claim id (a pre-registered audit's). ``chosen``:
+    the learning rate chosen for each tuned (claim, variant) so far. ``tags`` go on every run.
+    """
     names = {profile or c.default_profile() for c in claims}
-    plan = Plan(profile=profile or "/".join(sorted(names)))
+    plan = Plan(profile=profile or "/".join(sorted(names)), tags=tags or {})
+    chosen = chosen or {}
     for claim in claims:
         pname = profile or claim.default_profile()
         if pname not in claim.profiles:
@@ -126,17 +154,26 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | Non
         prof = claim.profiles[pname]
         if prof.needs_data_path and data_path is None and not prof.data.get("path"):
             raise SpecError(f"claim {claim.id}, profile {pname}: needs --data PATH ({prof.description})")
-        k = seeds or prof.seeds
+        k = (seeds.get(claim.id) if isinstance(seeds, dict) else seeds) or prof.seeds
+        for variant, grid in prof.lr_grid.items():
+            for seed in prof.tuning_seed_ids(tuning_seeds):
+                for lr in grid:
+                    plan.add(resolve(claim, pname, variant, seed, lr, data_path),
+                             Role(claim.id, variant, seed, lr, tuning=True))
+            if (claim.id, variant) not in chosen:
+                plan.pending.append(Pending(claim.id, variant, k))
         for seed in range(k):
             resolved: dict[str, RunConfig] = {}
             for variant in _variant_order(claim):
-                for lr in _grid(claim, pname, variant):
-                    config = resolve(claim, pname, variant, seed, lr, data_path)
-                    parent = claim.variants[variant].init_from
-                    if parent:
-                        config = config.model_copy(update={"init_from": resolved[parent].config_hash})
-                    resolved.setdefault(variant, config)
-                    plan.add(config, Role(claim.id, variant, seed, lr))
+                lr = chosen.get((claim.id, variant))
+                if variant in prof.lr_grid and lr is None:
+                    continue
+                config = resolve(claim, pname, variant, seed, lr, data_path)
+                parent = claim.variants[variant].init_from
+                if parent:
+                    config = config.model_copy(update={"init_from": resolved[parent].config_hash})
+                resolved[variant] = config
+                plan.add(config, Role(claim.id, variant, seed, lr))
     return plan
 
 

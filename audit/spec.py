@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from audit.config import RunConfig, deep_merge
 
+TUNING_SEED_BASE = 1000  # tuning seeds are 1000, 1001, ...: disjoint from the verdict's 0, 1, ...
+
 MeasureKind = Literal["final", "best", "epochs_to_threshold", "epochs_to_converge", "overfitting_gap", "colour_index"]
 
 
@@ -65,6 +67,10 @@ class Measure(_Strict):
     smallest_effect: float = Field(gt=0, description="difference: same units; ratio: a factor > 1")
     unit: str = "pp"
     label: str = ""
+    better: Literal["lower", "higher"] = Field(
+        "lower", description="which way a run's own value is better (errors, losses, epochs: lower); "
+        "tuning picks the learning rate in this direction"
+    )
 
     def additive(self, x: float | None) -> float | None:
         """A number on the scale the statistics use: log for ratios, as is for differences."""
@@ -98,7 +104,19 @@ class Profile(Overrides):
     needs_data_path: bool = False
     variants: dict[str, Overrides] = {}
     lr_grid: dict[str, list[float]] = Field(
-        {}, description="per variant: learning rates tried; the one with the best first measure is chosen"
+        {}, description="per variant: a log-spaced grid of at least 3 learning rates, tried on the tuning seeds "
+        "(never on the verdict's); the one whose runs do best on the tuning measure is chosen"
+    )
+    tuning_seeds: int = Field(2, ge=1, description="seeds of the learning-rate grid, numbered from 1000 "
+                              "(disjoint from the verdict's seeds 0, 1, ...)")
+
+    def tuning_seed_ids(self, count: int | None = None) -> list[int]:
+        """The tuning seeds: TUNING_SEED_BASE, +1, ... (``count`` overrides the profile's number)."""
+        return [TUNING_SEED_BASE + i for i in range(count or self.tuning_seeds)]
+    tune_on: str | None = Field(None, description="the measure id that tuning optimises (default: the first)")
+    expected_crossing: dict[str, float] = Field(
+        {}, description="per crossing measure: the epochs its baseline needs (from probes), so that the budget "
+        "can be checked to show the paper's number"
     )
 
 
@@ -130,6 +148,11 @@ class Claim(_Strict):
                 if v not in self.variants:
                     raise ValueError(f"profile {name}: {v!r} is not a variant")
         return self
+
+    def tuning_measure(self, profile: str) -> Measure:
+        """The measure a profile's learning-rate grid optimises."""
+        wanted = self.profiles[profile].tune_on
+        return next((m for m in self.measure if m.id == wanted), self.measure[0])
 
     def paper_number(self, measure: Measure, profile: str) -> float | None:
         """The paper's number to set beside this measure at this profile (the profile's, else the measure's)."""
@@ -243,6 +266,9 @@ def load_claim(path: str | Path) -> Claim:
     claim = _validate(Claim, raw, path, index)
     _check_overrides(claim, path, index)
     _check_profile_papers(claim, path, index)
+    from audit.design import check_design  # checks that read the whole claim (it imports this module)
+
+    check_design(claim, path, index)
     return claim
 
 

@@ -94,6 +94,8 @@ def log_run(tracker: Tracker, run: PlannedRun, profile: str, tmp: Path, failed: 
     final = (42.0 if classes == 1000 else 25.0) + effect + rng.normal(0, 0.5)
     gap = 14.0 if cfg.model.dropout == 0 else 8.0
     speed = 6.0 if cfg.model.activation == "tanh" else 3.0
+    if run.tuning:   # away from the best rate, a tuning run learns more slowly
+        speed *= 1 + abs(math.log10(cfg.train.lr / BEST_LR))
     history = _history(rng, final, gap, speed, rng.integers(3, 8) if diverge else None)
     metrics = [Metric(k, float(v), 0, epoch) for epoch, row in enumerate(history, 1) for k, v in row.items()]
     for i in range(0, len(metrics), 1000):
@@ -127,10 +129,18 @@ def fake_data(root: Path) -> dict[str, str]:
     return {k: str(v) for k, v in paths.items()}
 
 
+BEST_LR = 0.03  # the made-up tuning runs do best at the grid's rate nearest this one
+
+
+def _best(grid: list[float]) -> float:
+    return min(grid, key=lambda lr: abs(math.log(lr / BEST_LR)))
+
+
 def plan_runs(claims: list[Claim], profile: str, seeds: int, data: dict[str, str]) -> list[tuple[str, PlannedRun]]:
-    """The real plan of every claim that has this profile."""
+    """The real plan of every claim that has this profile: tuning runs, and the verdict's at the rate they choose."""
     having = [c for c in claims if profile in c.profiles]
-    return [(profile, r) for r in build_plan(having, profile, seeds, data.get(profile)).ordered()]
+    chosen = {(c.id, v): _best(grid) for c in having for v, grid in c.profiles[profile].lr_grid.items()}
+    return [(profile, r) for r in build_plan(having, profile, seeds, data.get(profile), chosen).ordered()]
 
 
 def fill_store(tracker: Tracker, planned: list[tuple[str, PlannedRun]], failed: dict[int, str] | None = None,

@@ -79,7 +79,7 @@ def test_summary_verdicts_and_comparability(report: Path) -> None:
     html = report.read_text()
     assert html.count('class="badge smoke-only"') >= 7           # every smoke row says so
     assert "no — smoke profile (toy data, tiny nets)" in html
-    assert "not compared (smoke)" in html                          # no "consistent with the paper" for toy runs
+    assert "not compared with the paper" in html                  # no "consistent with the paper" for toy runs
     assert "no — cifar scale, the direction only" in html
     assert 'id="scale-warning"' in html                           # nothing here is on the paper's scale
     for text in ("37.5", "40.7", "38.1", "15.3", "5 CNNs"):        # the paper's tables
@@ -93,7 +93,7 @@ def test_claim_sections_show_their_evidence(report: Path) -> None:
     assert "Chromatic fraction c of every conv1 kernel, per tower" in html
     assert "Pre-training, then fine-tuning, vs training from scratch" in html
     assert "Training vs validation error" in html
-    assert 'class="lr-grid"' in html                                 # relu's learning-rate grid
+    assert 'class="lr-grid"' in html and "tuning-relu-cifar-tanh" in html   # relu's grid, in the appendix
     assert "Later work (context, not a target)" in html
 
 

@@ -85,10 +85,12 @@ def test_missing_data_path_is_a_user_error(tmp_path: Path) -> None:
 
 def test_plan_expands_grid_and_seeds_and_hashes_are_stable() -> None:
     claim = load_claim(REPO / "claims" / "relu.yaml")
-    plan = build_plan([claim], "smoke", seeds=3)
-    grid = claim.profiles["smoke"].lr_grid
-    assert len(plan.runs) == 3 * (len(grid["relu"]) + len(grid["tanh"]))
-    again = build_plan([claim], "smoke", seeds=3)
+    chosen = {("relu", "relu"): 0.01, ("relu", "tanh"): 0.01}
+    plan = build_plan([claim], "smoke", seeds=3, chosen=chosen)
+    prof = claim.profiles["smoke"]
+    tuning = prof.tuning_seeds * (len(prof.lr_grid["relu"]) + len(prof.lr_grid["tanh"]))
+    assert len(plan.runs) == tuning + 3 * 2   # the grid on the tuning seeds, the chosen rate on the verdict's
+    again = build_plan([claim], "smoke", seeds=3, chosen=chosen)
     assert list(plan.runs) == list(again.runs)
     # the same seed gives the same data stream to both variants: only the activation (and lr) differ
     by_role = {(r.variant, r.seed, r.lr): run.config for run in plan.runs.values() for r in run.roles}

@@ -11,10 +11,11 @@ from audit.analyse.stats import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     SUPPORTED,
+    Effects,
     decide,
     holm,
     p_value,
-    seeds_needed,
+    seeds_for_power,
     t_interval,
 )
 
@@ -36,12 +37,13 @@ def test_one_seed_gives_an_unbounded_interval_and_no_verdict() -> None:
     assert v.label == INCONCLUSIVE and "not enough evidence" in v.reason
 
 
-def test_zero_variance() -> None:
+def test_exact_ties_without_a_resolution_are_no_certainty() -> None:
+    # seeds tied to the last digit on a measure with no stated resolution: no spread to work with
     ci = t_interval([2.0, 2.0, 2.0])
-    assert (ci.lo, ci.mean, ci.hi) == (2.0, 2.0, 2.0)
-    assert p_value([2.0, 2.0, 2.0]) == 0.0 and p_value([0.0, 0.0, 0.0]) == 1.0
-    assert decide([2.0, 2.0, 2.0], "increase", 0.5).label == SUPPORTED
-    assert decide([0.0, 0.0, 0.0], "increase", 0.5).label == NOT_SUPPORTED
+    assert ci.mean == 2.0 and (ci.lo, ci.hi) == (-math.inf, math.inf)
+    assert p_value([2.0, 2.0, 2.0]) == 1.0 and p_value([0.0, 0.0, 0.0]) == 1.0
+    assert decide([2.0, 2.0, 2.0], "increase", 0.5).label == INCONCLUSIVE
+    assert decide([0.0, 0.0, 0.0], "increase", 0.5).label == INCONCLUSIVE
 
 
 def test_verdicts_follow_the_rule() -> None:
@@ -79,5 +81,6 @@ def test_holm_can_turn_support_into_inconclusive() -> None:
 
 
 def test_seeds_needed_grows_with_noise() -> None:
-    assert seeds_needed([1.0, -0.5, 0.9], 0.2) < seeds_needed([1.0, -1.5, 0.9], 0.2)
-    assert seeds_needed([1.0], 0.2) is None
+    quiet, noisy = Effects.of([1.0, 0.8, 0.9]), Effects.of([1.0, -1.5, 0.9])
+    assert seeds_for_power(quiet.sd, 2, 0.5) < seeds_for_power(noisy.sd, 2, 0.5)
+    assert seeds_for_power(float("nan"), 2, 0.2) is None

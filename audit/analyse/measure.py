@@ -1,37 +1,38 @@
 """From tracked runs to per-claim measurements: a number per run, an effect per seed, a verdict.
 
-Runs are found by their tags (``audit.variants`` holds every claim:variant a run serves), so the
-analysis needs no access to the data or the training code. Per-epoch histories are fetched only
-for measures that need them (epochs to a threshold, best value), and conv1 weights for the colour
-index, through a ``RunStore`` (the tracker).
+Runs are found by their tags (``audit.variants`` holds every claim:variant a run serves as evidence;
+tuning runs carry ``audit.tuning`` instead and never enter a verdict), so the analysis needs no
+access to the data or the training code. Verdicts are corrected for multiplicity over a fixed
+family: the pre-registered audit's (``Family``), or else each claim's own measures at a profile —
+never whatever else happens to be in the store.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
-import numpy as np
 import pandas as pd
 
-from audit.analyse.colour import colour_specialisation
-from audit.analyse.stats import Interval, Verdict, decide, holm, p_value, t_interval
+from audit.analyse.stats import ALPHA, EXPLORATORY, Effects, Interval, Verdict, decide, holm, p_value, t_interval
+from audit.analyse.tuning import Choice, choose
+from audit.analyse.values import RunStore, Value, run_value
 from audit.spec import Claim, Measure
 
-
-class RunStore(Protocol):
-    """Read access to tracked runs beyond the one-query frame (the tracker provides it)."""
-
-    def history(self, run_id: str, keys: list[str]) -> pd.DataFrame: ...
-    def artifact(self, run_id: str, path: str) -> Path: ...
+__all__ = ["Family", "MeasureResult", "RunStore", "SeedRow", "analyse_audit", "analyse_claim", "runs_for"]
 
 
 @dataclass(frozen=True)
-class Value:
-    value: float
-    flag: str = ""          # e.g. "never reached: counted at its budget", "diverged"
+class Family:
+    """The multiplicity family of a pre-registered audit: its profile and (claim, measure) pairs."""
+
+    name: str
+    profile: str
+    members: tuple[tuple[str, str], ...]
+    alpha: float = ALPHA
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        return item in self.members
 
 
 @dataclass
@@ -42,6 +43,10 @@ class SeedRow:
     treatment: Value
     baseline: Value
     effect: float           # on the display scale (difference, or ratio)
+    additive: float         # on the statistics' scale (log for ratios)
+    resolution_var: float   # the variance the two values' resolutions add to the effect
+    censored: int           # +1: the effect is at least this; −1: at most; 0: exact
+    used: bool = True       # False: both runs censored, the effect is unknown (shown, not counted)
 
 
 @dataclass
@@ -55,15 +60,20 @@ class MeasureResult:
     p: float
     adjusted_p: float | None = None
     paper: float | None = None  # the paper's number at this profile (Claim.paper_number)
-    chosen_lr: dict[str, float] = field(default_factory=dict)
-    grid: list[dict] = field(default_factory=list)
+    family: str = ""            # which multiplicity family the verdict was corrected in
+    family_size: int = 1
+    tuning: dict[str, Choice] = field(default_factory=dict)
     datasets: list[str] = field(default_factory=list)
     failed_runs: list[str] = field(default_factory=list)
 
     @property
-    def additive(self) -> list[float]:
-        """Per-seed effects on the additive scale the statistics use."""
-        return [self.measure.additive(r.effect) for r in self.rows]
+    def effects(self) -> Effects:
+        used = [r for r in self.rows if r.used]
+        return Effects.of([r.additive for r in used], [r.resolution_var for r in used], [r.censored for r in used])
+
+    @property
+    def exploratory(self) -> bool:
+        return self.verdict.label == EXPLORATORY
 
 
 def _roles(frame: pd.DataFrame) -> pd.Series:
@@ -74,41 +84,12 @@ def _roles(frame: pd.DataFrame) -> pd.Series:
 
 
 def runs_for(frame: pd.DataFrame, claim: str, variant: str, profile: str) -> pd.DataFrame:
-    """Completed runs (finished or diverged) serving claim:variant in a profile."""
+    """Runs serving claim:variant as evidence in a profile (tuning runs are not among them)."""
     if frame.empty:
         return frame
     role = f"{claim}:{variant}"
     mask = _roles(frame).map(lambda roles: role in roles) & (frame["tags.audit.profile"] == profile)
     return frame[mask]
-
-
-def run_value(run: pd.Series, m: Measure, metric: str, store: RunStore) -> Value:
-    """One run's number for a measure."""
-    diverged = run.get("tags.audit.status") == "diverged"
-    flag = "diverged" if diverged else ""
-    if m.kind in ("epochs_to_threshold", "epochs_to_converge"):
-        hist = store.history(run["run_id"], [metric])
-        values = hist[metric] if metric in hist else pd.Series(dtype=float)
-        target = m.threshold if m.kind == "epochs_to_threshold" else values.min() + (m.tolerance or 0.0)
-        reached = hist[values <= target] if len(values) else hist
-        if len(reached):
-            return Value(float(reached["step"].iloc[0]), flag)
-        budget = float(run.get("params.train.epochs", len(hist)))
-        return Value(budget, f"{flag or 'never reached'}: counted at its budget")
-    if m.kind == "best":
-        hist = store.history(run["run_id"], [metric])
-        return Value(float(hist[metric].min()), flag)
-    if m.kind == "overfitting_gap":
-        gap = run.get("metrics.val_top1_error", math.nan) - run.get("metrics.train_top1_error", math.nan)
-        return Value(float(gap), flag)
-    if m.kind == "colour_index":
-        weights = np.load(store.artifact(run["run_id"], f"weights/{metric}.npy"))
-        return Value(colour_specialisation(weights, permutations=200).index, flag)
-    value = float(run.get(f"metrics.{metric}", math.nan))
-    if diverged and math.isnan(value):
-        classes = float(run.get("tags.audit.dataset_classes", 10) or 10)
-        return Value(100.0 * (1 - 1 / classes), "diverged: counted at chance error")
-    return Value(value, flag)
 
 
 def _by_seed(runs: pd.DataFrame) -> dict[int, pd.Series]:
@@ -119,82 +100,104 @@ def _by_seed(runs: pd.DataFrame) -> dict[int, pd.Series]:
     return out
 
 
-def _pick_lr(claim: Claim, profile: str, variant: str, runs: pd.DataFrame, store: RunStore,
-             grid_log: list[dict]) -> tuple[pd.DataFrame, float | None]:
-    """With a learning-rate grid: keep the rate whose runs do best on the claim's first measure."""
-    grid = claim.profiles[profile].lr_grid.get(variant)
-    if not grid or runs.empty:
-        return runs, None
-    first = claim.measure[0]
-    lrs = runs["params.train.lr"].astype(float)
-    scores: dict[float, float] = {}
-    for lr in grid:
-        subset = runs[(lrs - lr).abs() < 1e-12]
-        values = [run_value(r, first, first.metric, store).value for _, r in subset.iterrows()]
-        scores[lr] = sum(values) / len(values) if values else math.inf
-        grid_log.append({"variant": variant, "lr": lr, "runs": len(values), "mean": scores[lr]})
-    best = min(scores, key=lambda lr: scores[lr])
-    for row in grid_log:
-        if row["variant"] == variant:
-            row["chosen"] = row["lr"] == best
-    return runs[(lrs - best).abs() < 1e-12], best
+def _pair(seed: int, m: Measure, t_run: pd.Series, b_run: pd.Series, store: RunStore) -> SeedRow:
+    """One seed's effect, with its resolution variance and censoring side."""
+    t = run_value(t_run, m, m.metric, store)
+    b = run_value(b_run, m, m.baseline_metric or m.metric, store)
+    if m.scale == "ratio":
+        effect = t.value / b.value if b.value else math.nan
+        additive = math.log(effect) if effect > 0 else math.nan
+        res_var = ((t.resolution / t.value) ** 2 if t.value else 0) + ((b.resolution / b.value) ** 2 if b.value else 0)
+    else:
+        effect = additive = t.value - b.value
+        res_var = t.resolution ** 2 + b.resolution ** 2
+    censored = int(t.censored) - int(b.censored)
+    return SeedRow(seed, t_run["run_id"], b_run["run_id"], t, b, effect, additive, res_var / 12, censored,
+                   used=not (t.censored and b.censored) and not math.isnan(additive))
+
+
+def _runs_of(claim: Claim, profile: str, variant: str, frame: pd.DataFrame, choice: Choice | None) -> pd.DataFrame:
+    """Completed evidence runs of a variant; for a tuned variant, only those at the chosen rate."""
+    runs = runs_for(frame, claim.id, variant, profile)
+    if runs.empty:
+        return runs
+    done = runs[runs["tags.audit.status"].isin(["finished", "diverged"])]
+    if choice is None:
+        return done
+    if choice.lr is None:
+        return done.iloc[0:0]
+    lrs = done["params.train.lr"].astype(float)
+    return done[(lrs - choice.lr).abs() < 1e-12 * choice.lr]
 
 
 def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore) -> list[MeasureResult]:
+    """Every measure of one claim at one profile, uncorrected (``analyse_audit`` corrects)."""
     scientific = claim.profiles[profile].scientific
-    results = []
-    grid_log: list[dict] = []
-    chosen: dict[str, float] = {}
-    picked: dict[str, pd.DataFrame] = {}
-    failed: dict[str, list[str]] = {}
+    tuning = choose(claim, profile, frame, store)
+    picked, failed = {}, {}
     for variant in claim.variants:
         runs = runs_for(frame, claim.id, variant, profile)
-        status = runs["tags.audit.status"] if not runs.empty else pd.Series(dtype=str)
-        failed[variant] = list(runs.loc[status == "failed", "run_id"]) if not runs.empty else []
-        done = runs[status.isin(["finished", "diverged"])] if not runs.empty else runs
-        picked[variant], lr = _pick_lr(claim, profile, variant, done, store, grid_log)
-        if lr is not None:
-            chosen[variant] = lr
+        failed[variant] = list(runs.loc[runs["tags.audit.status"] == "failed", "run_id"]) if not runs.empty else []
+        picked[variant] = _runs_of(claim, profile, variant, frame, tuning.get(variant))
+    results = []
     for m in claim.measure:
         treat, base = _by_seed(picked[m.treatment]), _by_seed(picked[m.baseline])
-        rows = []
-        for seed in sorted(set(treat) & set(base)):
-            t = run_value(treat[seed], m, m.metric, store)
-            b = run_value(base[seed], m, m.baseline_metric or m.metric, store)
-            effect = t.value / b.value if m.scale == "ratio" and b.value else t.value - b.value
-            rows.append(SeedRow(seed, treat[seed]["run_id"], base[seed]["run_id"], t, b, effect))
-        rows = [r for r in rows if not math.isnan(r.effect)]
-        additive = [m.additive(r.effect) for r in rows]
-        ci = t_interval(additive)
-        display = Interval(*(math.exp(v) if m.scale == "ratio" and math.isfinite(v) else v
-                             for v in (ci.mean, ci.lo, ci.hi))) if rows else ci
-        runs_used = [picked[m.treatment], picked[m.baseline]]
-        datasets = sorted({str(d) for r in runs_used if not r.empty
+        rows = [_pair(seed, m, treat[seed], base[seed], store) for seed in sorted(set(treat) & set(base))]
+        effects = Effects.of([r.additive for r in rows if r.used], [r.resolution_var for r in rows if r.used],
+                             [r.censored for r in rows if r.used])
+        ci = t_interval(effects)
+        display = Interval(*(math.exp(v) if m.scale == "ratio" else v for v in (ci.mean, ci.lo, ci.hi)))
+        used = [picked[m.treatment], picked[m.baseline]]
+        datasets = sorted({str(d) for r in used if not r.empty
                            for d in r.get("tags.audit.dataset_name", pd.Series(dtype=str)).dropna()})
         paper = claim.paper_number(m, profile)
-        results.append(MeasureResult(
-            claim, m, profile, rows, display, decide(additive, m.expect, m.additive(m.smallest_effect), scientific,
-                                                           m.additive(paper)),
-            p_value(additive), paper=paper, chosen_lr=chosen, grid=grid_log, datasets=datasets,
-            failed_runs=failed[m.treatment] + failed[m.baseline]))
+        verdict = decide(effects, m.expect, m.additive(m.smallest_effect), scientific, m.additive(paper))
+        results.append(MeasureResult(claim, m, profile, rows, display, verdict, p_value(effects), paper=paper,
+                                     tuning=tuning, datasets=datasets,
+                                     failed_runs=failed[m.treatment] + failed[m.baseline]))
     return results
 
 
-def analyse_audit(claims: list[Claim], frame: pd.DataFrame, store: RunStore,
-                  profile: str | None = None) -> list[MeasureResult]:
-    """Every claim with runs in the store, per profile; Holm correction across the audit's claims."""
+def _correct(group: list[MeasureResult], name: str, alpha: float, size: int) -> None:
+    """Holm's correction within one family of ``size`` members, and the verdicts that follow from it.
+
+    Members without results yet count with p = 1, so a verdict never depends on which runs exist.
+    """
+    pvalues = [r.p for r in group] + [1.0] * (size - len(group))
+    for r, adjusted in zip(group, holm(pvalues)):
+        m = r.measure
+        r.adjusted_p, r.family, r.family_size = adjusted, name, size
+        r.verdict = decide(r.effects, m.expect, m.additive(m.smallest_effect), r.claim.profiles[r.profile].scientific,
+                           m.additive(r.paper), adjusted, family=size, alpha=alpha)
+
+
+def analyse_audit(claims: list[Claim], frame: pd.DataFrame, store: RunStore, profile: str | None = None,
+                  family: Family | None = None) -> list[MeasureResult]:
+    """Every claim with runs in the store, per profile, corrected over a fixed family.
+
+    With a pre-registered ``family``, only its profile is analysed, its members share one Holm
+    correction and every other measure is exploratory (shown, never with a verdict). Without one,
+    each claim's measures at a profile are their own family.
+    """
+    if family is not None:
+        profile = family.profile
     results: list[MeasureResult] = []
     profiles = [profile] if profile else sorted(set(frame.get("tags.audit.profile", pd.Series(dtype=str)).dropna()))
     for claim in claims:
         for prof in profiles:
             if prof in claim.profiles:
-                found = [r for r in analyse_claim(claim, prof, frame, store) if r.rows]
-                results += found
-    for prof in {r.profile for r in results}:
-        group = [r for r in results if r.profile == prof and r.measure is r.claim.measure[0]]
-        for r, adj in zip(group, holm([r.p for r in group])):
-            r.adjusted_p = adj
-            m = r.measure
-            r.verdict = decide(r.additive, m.expect, m.additive(m.smallest_effect),
-                               r.claim.profiles[prof].scientific, m.additive(r.paper), adj if len(group) > 1 else None)
+                results += [r for r in analyse_claim(claim, prof, frame, store) if r.rows]
+    if family is not None:
+        members = [r for r in results if (r.claim.id, r.measure.id) in family]
+        _correct(members, family.name, family.alpha, len(family.members))
+        for r in results:
+            if (r.claim.id, r.measure.id) not in family:
+                r.verdict = Verdict(EXPLORATORY, f"not in the pre-registered family of {family.name}: shown, "
+                                    "without a verdict", r.verdict.paper)
+        return results
+    for claim in claims:
+        for prof in profiles:
+            group = [r for r in results if r.claim is claim and r.profile == prof]
+            if group:
+                _correct(group, f"{claim.id} at {prof} (not pre-registered)", ALPHA, len(claim.measure))
     return results

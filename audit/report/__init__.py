@@ -19,6 +19,7 @@ import pandas as pd
 
 from audit.analyse.measure import MeasureResult, RunStore, analyse_audit
 from audit.report import figures
+from audit.report.appendix import registration_view, tuning_appendix
 from audit.report.evidence import section_figures
 from audit.report.headline import PAPER_TABLE1, PAPER_TABLE2, headline_rows
 from audit.report.store import ReportStore, Store
@@ -60,7 +61,7 @@ def _measures(claim: Claim, profile: str, results: list[MeasureResult]) -> list[
 
 
 def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[MeasureResult],
-             store: RunStore) -> dict[str, Any]:
+             store: RunStore, registration_tag: str | None) -> dict[str, Any]:
     """Everything one claim at one profile shows: measures, runs of every status, figures."""
     spec = claim.profiles.get(profile)
     statuses = column(runs, "tags.audit.status")
@@ -68,8 +69,9 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
         "anchor": f"claim-{claim.id}-{profile}", "claim": claim, "profile": profile, "spec": spec,
         "scientific": spec is not None and spec.scientific, "comparable": comparability(claim, profile),
         "measures": _measures(claim, profile, results), "ran": what_was_run(claim, profile, runs),
-        "runs": run_rows(claim, runs, results), "figures": section_figures(claim, runs, results, store),
-        "grid": results[0].grid if results else [], "chosen_lr": results[0].chosen_lr if results else {},
+        "runs": run_rows(claim, runs, results, registration_tag),
+        "figures": section_figures(claim, runs, results, store),
+        "tuning": results[0].tuning if results else {},
         "n_failed": int((statuses == "failed").sum()), "n_diverged": int((statuses == "diverged").sum()),
         "n_unfinished": int((~statuses.isin(["finished", "diverged", "failed"])).sum()),
         "n_runs": len(runs),
@@ -82,7 +84,7 @@ def _paper_order(claim: Claim) -> tuple[int, ...]:
 
 
 def build_sections(claims: list[Claim], frame: pd.DataFrame, results: list[MeasureResult],
-                   store: RunStore) -> list[dict[str, Any]]:
+                   store: RunStore, registration_tag: str | None = None) -> list[dict[str, Any]]:
     """One section per claim × profile that has runs, even when none of them finished."""
     sections = []
     for claim in sorted(claims, key=_paper_order):
@@ -91,7 +93,7 @@ def build_sections(claims: list[Claim], frame: pd.DataFrame, results: list[Measu
         for profile in sorted(profiles, key=lambda p: (PROFILE_ORDER.get(p, 9), p)):
             mine = [r for r in results if r.claim.id == claim.id and r.profile == profile]
             here = runs[column(runs, "tags.audit.profile") == profile]
-            sections.append(_section(claim, profile, here, mine, store))
+            sections.append(_section(claim, profile, here, mine, store, registration_tag))
     return sections
 
 
@@ -102,12 +104,20 @@ def render(context: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(**context)
 
 
-def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | None = None) -> Path:
-    """Read the store once, analyse, draw and write one self-contained HTML file; return its path."""
+def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | None = None,
+                 registration: Any = None) -> Path:
+    """Read the store once, analyse, draw and write one self-contained HTML file; return its path.
+
+    ``registration`` (audit.registration.Registration): the report is that pre-registered audit's.
+    """
+    if registration is not None:
+        profile = registration.spec.profile
     frame = select_runs(tracker.runs_frame(), claims, profile)
     store = ReportStore(tracker, frame)
-    results = analyse_audit(claims, frame, store, profile) if not frame.empty else []
-    sections = build_sections(claims, frame, results, store)
+    family = registration.family if registration is not None else None
+    results = analyse_audit(claims, frame, store, profile, family) if not frame.empty else []
+    tag = registration.tag if registration is not None else None
+    sections = build_sections(claims, frame, results, store, tag)
     views = [m for s in sections for m in s["measures"]]
     rows = [figures.ForestRow(**m["forest"]) for m in views if m["forest"]]
     forest = figures.forest(rows) if rows else None
@@ -121,6 +131,7 @@ def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | 
         "any_comparable": any(s["spec"] is not None and s["spec"].comparable_with_paper for s in sections),
         "claims_without_runs": [c for c in claims if not any(s["claim"].id == c.id for s in sections)],
         "filter_profile": profile, "claim_ids": [c.id for c in claims],
+        "registration": registration_view(registration, frame), "tuning_appendix": tuning_appendix(results, frame),
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -24,9 +25,8 @@ ARCH_NOTES = {
     "cifar_lrn": "The CIFAR-10 net of the LRN pair comes from the authors' cuda-convnet layer files; the paper does "
                  "not describe it.",
 }
-POSITION = {"consistent": "the paper's value lies inside the 95% interval",
-            "smaller": "the measured effect is smaller than the paper's",
-            "larger": "the measured effect is larger than the paper's"}
+POSITION = {"consistent": ("lies inside", ""), "smaller": ("lies outside", " (the measured effect is smaller)"),
+            "larger": ("lies outside", " (the measured effect is larger)")}
 
 
 def fmt(x: float | None, digits: int = 2) -> str:
@@ -47,17 +47,18 @@ def column(frame: pd.DataFrame, name: str, default: Any = "") -> pd.Series:
     return pd.to_numeric(frame[name], errors="coerce")
 
 
-def roles(frame: pd.DataFrame) -> pd.Series:
-    """Every 'claim:variant' a run serves (a shared baseline serves several claims)."""
-    return column(frame, "tags.audit.variants").map(lambda s: [r for r in s.split(",") if r])
+def roles(frame: pd.DataFrame, tag: str = "tags.audit.variants") -> pd.Series:
+    """Every 'claim:variant' a run is evidence for (a shared baseline serves several claims), or tunes."""
+    return column(frame, tag).map(lambda s: [r for r in s.split(",") if r])
 
 
 def select_runs(frame: pd.DataFrame, claims: list[Claim], profile: str | None) -> pd.DataFrame:
-    """The runs of these claims (and this profile): what a filtered report is about."""
+    """The runs of these claims (and this profile), tuning runs included: what a filtered report is about."""
     if frame.empty:
         return frame
     ids = {c.id for c in claims}
-    mask = roles(frame).map(lambda rs: any(r.split(":")[0] in ids for r in rs))
+    both = roles(frame) + roles(frame, "tags.audit.tuning")
+    mask = both.map(lambda rs: any(r.split(":")[0] in ids for r in rs))
     if profile:
         mask &= column(frame, "tags.audit.profile") == profile
     return frame[mask]
@@ -82,9 +83,37 @@ def _num(m: Measure, x: float) -> str:
 
 
 def _interval(m: Measure, lo: float, hi: float, seeds: int) -> str:
-    if not (math.isfinite(lo) and math.isfinite(hi)):
+    """[lo, hi]; a side left open by censoring reads "at least" / "at most"."""
+    if seeds < 2 or (math.isinf(lo) and math.isinf(hi)) or math.isnan(lo):
         return f"no interval ({seeds} seed{'s' if seeds != 1 else ''})"
+    if math.isinf(hi):
+        return f"at least {_num(m, lo)} (censored: [{_num(m, lo)}, ∞))"
+    if lo == -math.inf or (m.scale == "ratio" and lo == 0):
+        return f"at most {_num(m, hi)} (censored)"
     return f"[{_num(m, lo)}, {_num(m, hi)}]"
+
+
+def slug(label: str) -> str:
+    """A verdict label as a CSS class: 'supported, but negligible' → 'supported-but-negligible'."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def size_judgement(r: MeasureResult, ci: str) -> str:
+    """Where the paper's number lies against the interval, in words ("the paper's 6× lies outside [1.3, 2.1]")."""
+    if not r.claim.profiles[r.profile].scientific:
+        return "its numbers are not compared with the paper's (smoke)"
+    if r.paper is None:
+        return "the paper gives no number for this setting"
+    m = r.measure
+    paper = f"{r.paper:g}" + ("×" if m.scale == "ratio" else f" {m.unit}")
+    where = POSITION.get(r.verdict.paper)
+    if where is None:
+        return f"no interval to set the paper's {paper} against"
+    return f"the paper's {paper.replace('-', '−')} {where[0]} {ci}{where[1]}"
+
+
+def _value(v: Any) -> str:
+    return ("≥ " if v.censored else "") + fmt(v.value)
 
 
 def comparability(claim: Claim, profile: str) -> str:
@@ -109,29 +138,36 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
         effect = f"{m.metric}({m.treatment}) − {m.baseline_metric}({m.baseline})"
     else:
         effect = f"{m.treatment} / {m.baseline}" if m.scale == "ratio" else f"{m.treatment} − {m.baseline}"
-    position = POSITION.get(v.paper, "the paper gives no number" if paper is None else
-                            "no interval to compare with the paper's value")
-    versus = v.paper if paper is not None else "no paper number"
-    if not spec.scientific:   # a toy run's number is not set beside the paper's, not even as "consistent"
-        position, versus = "its numbers are not compared with the paper's", "not compared (smoke)"
-    sentence = f"{badge.capitalize()}: {v.reason}"
-    if v.seeds_needed:
-        sentence += f"; about {v.seeds_needed} seeds would settle it"
-    sentence += f". {position.capitalize()}."
+    ci = _interval(m, iv.lo, iv.hi, len(r.effects.values))
+    size = size_judgement(r, ci)
+    direction = {"supported": "direction holds", "supported, but negligible": "direction holds, size negligible",
+                 "contradicted": "direction reversed"}.get(v.label)
+    sentence = f"{badge.capitalize()}: " + (f"{direction}; {size}" if direction and spec.scientific else v.reason)
+    if not direction or not spec.scientific:
+        sentence += f"; {size}"
+    if v.seeds_needed and spec.scientific:
+        sentence += f"; about {v.seeds_needed} seeds would give 80% power at the smallest effect that matters"
+    censored = sum(1 for row in r.rows if row.treatment.censored or row.baseline.censored)
+    diverged = sum(1 for row in r.rows for x in (row.treatment, row.baseline) if x.flag.startswith("diverged"))
     return {
         "id": m.id, "label": m.label or m.id, "kind": m.kind, "metric": m.metric, "effect": effect,
         "paper": "—" if paper is None else f"{paper:g}{unit}".replace("-", "−"),
-        "mean": fmt(iv.mean) + unit, "ci": _interval(m, iv.lo, iv.hi, len(r.rows)),
-        "verdict": v.label, "badge": badge, "badge_class": badge.replace(" ", "-"), "reason": v.reason,
-        "sentence": sentence, "position": versus,
+        "mean": fmt(iv.mean) + unit, "ci": ci, "verdict": v.label, "badge": badge, "badge_class": slug(badge),
+        "reason": v.reason, "sentence": sentence + ".", "size": size, "position": v.paper if spec.scientific else "—",
         "seeds": len(r.rows), "p": fmt(r.p, 3), "adjusted_p": fmt(r.adjusted_p, 3),
+        "family": r.family, "family_size": r.family_size, "exploratory": r.exploratory,
+        "censored": censored, "diverged": diverged,
         "datasets": ", ".join(r.datasets) or "—", "threshold": m.threshold, "scale": m.scale,
-        "rows": [{"seed": row.seed, "t": fmt(row.treatment.value), "b": fmt(row.baseline.value),
-                  "flags": "; ".join(f for f in (row.treatment.flag, row.baseline.flag) if f),
-                  "effect": _num(m, row.effect), "t_run": row.treatment_run, "b_run": row.baseline_run}
+        "rows": [{"seed": row.seed, "t": _value(row.treatment), "b": _value(row.baseline),
+                  "flags": "; ".join(f for f in (row.treatment.flag, row.baseline.flag) if f)
+                  + ("" if row.used else " — both censored: effect unknown, not counted"),
+                  "effect": ("≥ " if row.censored > 0 else "≤ " if row.censored < 0 else "") + _num(m, row.effect),
+                  "t_run": row.treatment_run, "b_run": row.baseline_run,
+                  "censored": bool(row.censored) or not row.used,
+                  "diverged": any(x.flag.startswith("diverged") for x in (row.treatment, row.baseline))}
                  for row in r.rows],
         "treatment": m.treatment, "baseline": m.baseline + (f" ({m.baseline_metric})" if m.baseline_metric else ""),
-        "grid": r.grid, "chosen_lr": r.chosen_lr, "failed": r.failed_runs,
+        "failed": r.failed_runs,
         "forest": {"label": f"{r.claim.id}: {m.label or m.id} [{r.profile}]", "mean": iv.mean, "lo": iv.lo,
                    "hi": iv.hi, "paper": paper, "unit": unit_of(m), "badge": badge},
     }
@@ -146,10 +182,10 @@ def missing_view(claim: Claim, m: Measure, profile: str) -> dict[str, Any]:
     return {"id": m.id, "label": m.label or m.id, "kind": m.kind, "metric": m.metric,
             "effect": f"{m.treatment} vs {m.baseline}", "paper": "—" if paper is None else f"{paper:g}{unit}",
             "mean": "—", "ci": "", "verdict": "no result", "badge": "no result", "badge_class": "no-result",
-            "reason": reason, "sentence": f"No result: {reason}.", "position": "—", "seeds": 0, "p": "—",
-            "adjusted_p": "—", "datasets": "—", "threshold": m.threshold, "scale": m.scale, "rows": [],
-            "treatment": m.treatment, "baseline": m.baseline, "grid": [], "chosen_lr": {}, "failed": [],
-            "forest": None}
+            "reason": reason, "sentence": f"No result: {reason}.", "size": "", "position": "—", "seeds": 0, "p": "—",
+            "adjusted_p": "—", "family": "", "family_size": 0, "exploratory": False, "censored": 0, "diverged": 0,
+            "datasets": "—", "threshold": m.threshold, "scale": m.scale, "rows": [],
+            "treatment": m.treatment, "baseline": m.baseline, "failed": [], "forest": None}
 
 
 def _overrides(claim: Claim, profile: str, variant: str) -> str:
@@ -187,16 +223,29 @@ def what_was_run(claim: Claim, profile: str, runs: pd.DataFrame) -> dict[str, An
     }
 
 
-def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult]) -> list[dict[str, str]]:
+def registered(run: pd.Series, tag: str | None) -> str:
+    """Whether a run was made under the report's registration: '' (no audit), 'yes', or why not."""
+    if tag is None:
+        return ""
+    audits = [a for a in str(run.get("tags.audit.audits") or "").split(",") if a]
+    if tag in audits:
+        return "yes"
+    same = [a for a in audits if a.split("@")[0] == tag.split("@")[0]]
+    return "no: under another version of this audit" if same else "no: made outside this audit"
+
+
+def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
+             registration_tag: str | None = None) -> list[dict[str, str]]:
     """Every run of a claim at a profile, whatever its status: diverged and failed runs are shown."""
     used = {rid for r in results for row in r.rows for rid in (row.treatment_run, row.baseline_run)}
+    tuned = {v for r in results[:1] for v in r.tuning}
     order = {v: i for i, v in enumerate(claim.variants)}
     out = []
     for _, run in runs.iterrows():
         variants = [r.split(":", 1)[1] for r in str(run.get("tags.audit.variants") or "").split(",")
                     if r.startswith(claim.id + ":")]
         status = str(run.get("tags.audit.status") or "unknown")
-        grid = str(run.get("tags.audit.lr_grid") or "0") == "1"
+        grid = any(v in tuned for v in variants)
         if run["run_id"] in used:
             role = "in the statistics"
         elif status == "failed":
@@ -204,7 +253,7 @@ def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult]) -> 
         elif status == "running":
             role = "unfinished: not in the statistics"
         elif grid:
-            role = "learning-rate grid: another rate was chosen"
+            role = "not at the rate the tuning seeds chose"
         else:
             role = "not paired (no run of the other variant with this seed)"
         out.append({
@@ -215,7 +264,7 @@ def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult]) -> 
             "val1": fmt(_float(run.get("metrics.val_top1_error"))),
             "val5": fmt(_float(run.get("metrics.val_top5_error"))),
             "role": role, "run_id": str(run["run_id"]), "config": str(run.get("tags.audit.config_hash", "")),
-            "error": str(run.get("tags.audit.error") or ""),
+            "error": str(run.get("tags.audit.error") or ""), "registered": registered(run, registration_tag),
             "_key": (order.get(variants[0], 99) if variants else 99, str(run.get("tags.audit.seed", "")),
                      str(run.get("params.train.lr", ""))),
         })

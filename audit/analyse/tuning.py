@@ -1,0 +1,93 @@
+"""Learning-rate tuning that does not peek: rates are chosen on tuning seeds, never the verdict's.
+
+A profile's ``lr_grid`` is run on its tuning seeds (1000, 1001, ...); per variant, the rate whose runs
+do best on the tuning measure (the variant's own value, in the measure's ``better`` direction) is
+chosen once every rate has all its tuning runs completed. The verdict's seeds then run at that rate
+only. A choice on the grid's edge is flagged: the best rate may lie outside the grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from audit.analyse.values import RunStore, run_value
+from audit.spec import Claim
+
+
+@dataclass
+class Choice:
+    """The tuning of one variant: every rate's score and the rate chosen (None: tuning unfinished)."""
+
+    variant: str
+    measure: str
+    better: str
+    rows: list[dict] = field(default_factory=list)   # per rate: lr, runs, mean, chosen
+    lr: float | None = None
+    on_edge: bool = False
+    runs: list[str] = field(default_factory=list)    # MLflow run ids of the tuning runs
+
+    @property
+    def note(self) -> str:
+        if self.lr is None:
+            return "tuning not finished"
+        return f"lr {self.lr:g}" + (" (on the grid's edge: the best rate may lie outside it)" if self.on_edge else "")
+
+
+def _tuning_runs(frame: pd.DataFrame, claim: str, variant: str, profile: str) -> pd.DataFrame:
+    if frame.empty or "tags.audit.tuning" not in frame.columns:
+        return frame.iloc[0:0]
+    role = f"{claim}:{variant}"
+    mask = frame["tags.audit.tuning"].fillna("").map(lambda s: role in s.split(","))
+    mask &= frame["tags.audit.profile"] == profile
+    return frame[mask]
+
+
+def choose(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore,
+           tuning_seeds: int | None = None) -> dict[str, Choice]:
+    """Per tuned variant of a claim at a profile: the scores of its grid and the rate chosen."""
+    prof = claim.profiles[profile]
+    m = claim.tuning_measure(profile)
+    seeds = set(prof.tuning_seed_ids(tuning_seeds))
+    out: dict[str, Choice] = {}
+    for variant, grid in prof.lr_grid.items():
+        choice = Choice(variant, m.id, m.better)
+        runs = _tuning_runs(frame, claim.id, variant, profile)
+        done = runs[runs["tags.audit.status"].isin(["finished", "diverged"])] if not runs.empty else runs
+        metric = m.baseline_metric if variant == m.baseline and m.baseline_metric else m.metric
+        lrs = done["params.train.lr"].astype(float) if not done.empty else pd.Series(dtype=float)
+        scores: dict[float, float] = {}
+        complete = True
+        for lr in grid:
+            subset = done[(lrs - lr).abs() < 1e-12 * lr] if not done.empty else done
+            subset = subset[subset["tags.audit.seed"].astype(int).isin(seeds)] if not subset.empty else subset
+            values = [run_value(r, m, metric, store).value for _, r in subset.iterrows()]
+            values = [v for v in values if not math.isnan(v)]
+            complete &= len(subset) == len(seeds)
+            scores[lr] = sum(values) / len(values) if values else math.nan
+            choice.rows.append({"lr": lr, "runs": len(subset), "mean": scores[lr], "chosen": False})
+            choice.runs += list(subset["run_id"]) if not subset.empty else []
+        if complete and all(not math.isnan(s) for s in scores.values()):
+            sign = 1 if m.better == "lower" else -1
+            best = min(grid, key=lambda lr: (sign * scores[lr], lr))
+            choice.lr, choice.on_edge = best, best in (min(grid), max(grid))
+            for row in choice.rows:
+                row["chosen"] = row["lr"] == best
+        out[variant] = choice
+    return out
+
+
+def chosen_rates(claims: list[Claim], profile: str | None, frame: pd.DataFrame, store: RunStore,
+                 tuning_seeds: int | None = None) -> dict[tuple[str, str], float]:
+    """(claim, variant) → the chosen rate, for every tuned variant whose tuning has finished."""
+    out: dict[tuple[str, str], float] = {}
+    for claim in claims:
+        pname = profile or claim.default_profile()
+        if pname not in claim.profiles:
+            continue
+        for variant, choice in choose(claim, pname, frame, store, tuning_seeds).items():
+            if choice.lr is not None:
+                out[(claim.id, variant)] = choice.lr
+    return out
