@@ -83,25 +83,48 @@ class DataConfig(_Frozen):
 
 
 class TrainConfig(_Frozen):
-    """Optimisation and schedule: SGD with momentum and weight decay, as in the paper."""
+    """Optimisation and schedule: SGD with momentum and weight decay, as in the paper.
+
+    The training error (``train_*``) is always an eval-mode pass: on the whole training set with
+    ``eval_train``, else on a fixed slice of it; the running minibatch figures are ``*_running``.
+    The default schedule is the fixed step schedule: a plateau needs a held-out slice to watch.
+    """
 
     epochs: int = Field(90, ge=1)
     batch_size: int = Field(128, ge=1)
     lr: float = Field(0.01, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0)
-    schedule: Literal["constant", "step", "plateau"] = "plateau"
+    schedule: Literal["constant", "step", "plateau"] = Field(
+        "step", description="plateau: lr / 10 when the held-out slice's top-1 error stops improving "
+        "(needs holdout_per_class); step: lr / 10 every step_epochs; constant"
+    )
     step_epochs: int = Field(30, ge=1, description="step schedule: divide by 10 every this many epochs")
     plateau_patience: int = Field(3, ge=0)
+    holdout_per_class: int = Field(
+        0, ge=0, description="training images per class set aside (never trained on) and evaluated each "
+        "epoch as holdout_*: the plateau schedule reads them, never the validation split the verdicts read"
+    )
     warmup_epochs: int = Field(0, ge=0)
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     eval_train: bool = Field(
         False, description="measure error on the whole training set each epoch (Figure 1's metric)"
     )
+    train_eval_images: int | None = Field(
+        None, ge=1, description="without eval_train: the training error is measured in eval mode on this "
+        "many training images (a fixed class-stratified slice); None: as many as the validation split"
+    )
     stop_at_train_error: float | None = Field(
         None, gt=0.0, le=100.0, description="end the run once the training error (%) reaches this"
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.schedule == "plateau" and self.holdout_per_class == 0:
+            raise ValueError("schedule plateau needs train.holdout_per_class > 0: the rate must not be "
+                             "dropped on the validation split that the verdicts read")
+        return self
 
 
 class RunConfig(_Frozen):

@@ -136,7 +136,8 @@ def test_resume_continues_bit_for_bit(workdir: Path) -> None:
         model=ModelConfig(width=0.125, input_size=28, fc_width=32, dropout=0.5, init="torch"),
         data=DataConfig(synthetic=SyntheticConfig(classes=10, train_per_class=12, val_per_class=4, size=32),
                         normalise="unit", pca_noise=0.1, crop=28, resize=32),
-        train=TrainConfig(epochs=4, batch_size=16, lr=0.05, schedule="plateau", plateau_patience=0))
+        train=TrainConfig(epochs=4, batch_size=16, lr=0.05, schedule="plateau", plateau_patience=0,
+                          holdout_per_class=2))
     ref = Recorder()
     assert train(cfg, ref, workdir / "a").status == "finished"
 
@@ -153,6 +154,33 @@ def test_resume_continues_bit_for_bit(workdir: Path) -> None:
     assert crashed.epochs + resumed.epochs == ref.epochs
     a, b = (torch.load(w / "checkpoints" / cfg.config_hash / "final.pt") for w in (workdir / "a", workdir / "b"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_the_plateau_dropped_the_rate(workdir: Path) -> None:
+    """A crash after a plateau drop: the resumed run keeps the dropped rate and the scheduler's count of
+    epochs without improvement (torch's state_dict in the checkpoint), and ends as if never stopped."""
+    cfg = RunConfig(
+        model=ModelConfig(width=0.125, input_size=28, fc_width=32, dropout=0.5, init="torch"),
+        data=DataConfig(synthetic=SyntheticConfig(classes=10, train_per_class=12, val_per_class=4, size=32),
+                        normalise="unit", crop=28, resize=32),
+        train=TrainConfig(epochs=5, batch_size=16, lr=0.05, schedule="plateau", plateau_patience=1,
+                          holdout_per_class=2))
+    ref = Recorder()
+    train(cfg, ref, workdir / "a")
+    rates = [m["lr"] for _, m in ref.epochs]
+    assert rates[3] < rates[0], f"no drop before epoch 4, nothing to test: {rates}"
+
+    crashed = Recorder(crash_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, crashed, workdir / "b", run_id="r1")
+    folder = workdir / "b" / "checkpoints" / cfg.config_hash
+    assert checkpoint.load(folder)["optimizer"]["groups"][0]["lr"] == rates[3], "the checkpoint holds the drop"
+    resumed = Recorder(logged_until=2)
+    assert train(cfg, resumed, workdir / "b", run_id="r1", resume=True).epochs == 5
+    assert crashed.epochs + resumed.epochs == ref.epochs
+    a, b = (checkpoint.load(w / "checkpoints" / cfg.config_hash) for w in (workdir / "a", workdir / "b"))
+    assert a["schedule"] == b["schedule"], "the scheduler continues where it stopped"
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
 # ---------------------------------------------------------------------- SIGKILL and rerun

@@ -1,7 +1,8 @@
 """Per-epoch checkpoints under ``<runs>/checkpoints/<config hash>/``: resume where a run stopped.
 
 A checkpoint holds everything the next epoch depends on — model and optimiser (momentum) state,
-the schedule's state (base LR, best validation error, epochs without improvement), the RNG states
+the schedule's state (the torch scheduler's ``state_dict``: for a plateau the best held-out error
+and the epochs without improvement), the RNG states
 (torch's global RNG, which drives dropout, and the data ``torch.Generator``, which drives the data
 order and augmentation; the loop draws from nothing else), the epochs done with their metrics, and
 the MLflow run id — so a resumed run on the CPU continues bit for bit as if never stopped.

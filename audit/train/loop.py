@@ -1,9 +1,14 @@
 """The training loop: one RunConfig in, per-epoch metrics out. Knows nothing about claims.
 
 Lean on purpose (nanoGPT-style): data are uint8 tensors in memory, augmentation happens on whole
-batches, and the loop is SGD with momentum and weight decay under a step or plateau schedule.
-A seed fixes initialisation (torch's global RNG) and the data order and augmentation stream (one
-``torch.Generator``), so two variants with the same seed see the same images in the same order.
+batches, and the loop is SGD with momentum and weight decay under torch's step or plateau scheduler
+(``audit.train.schedule``). A seed fixes initialisation (torch's global RNG) and the data order and
+augmentation stream (one ``torch.Generator``), so two variants with the same seed see the same images
+in the same order.
+
+Each epoch logs eval-mode figures (``audit.train.evaluate``): ``val_*``, ``train_*`` (the whole
+training set or a fixed slice of it, ``audit.train.slices``) and ``holdout_*`` (a slice never trained
+on, which the plateau schedule reads); the minibatch figures as they ran are ``train_*_running``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from audit.models.placement import place
 from audit.train import checkpoint
 from audit.train.allocator import keep_freed_memory
 from audit.train.distributed import Dist, Runtime
+from audit.train.evaluate import autocast, evaluate, fmt
+from audit.train.schedule import Schedule
+from audit.train.slices import TrainingSlices, split_training
 
 
 class RunLogger(Protocol):
@@ -49,10 +57,6 @@ def device_name() -> str:
     return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
-def _autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-
-
 def sgd(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.SGD:
     """SGD with momentum and weight decay, fused where torch has the kernel (CPU and CUDA).
 
@@ -68,45 +72,43 @@ def sgd(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.SGD:
         return torch.optim.SGD(params, **kwargs)
 
 
-def _lr_at(cfg: TrainConfig, base_lr: float, epoch: int, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up, then the step schedule; the plateau schedule scales base_lr from outside."""
-    lr = base_lr
-    if cfg.schedule == "step":
-        lr *= 0.1 ** (epoch // cfg.step_epochs)
-    if epoch < cfg.warmup_epochs:
-        lr *= (epoch * steps_per_epoch + step + 1) / (cfg.warmup_epochs * steps_per_epoch)
-    return lr
+def _fit_epoch(model: nn.Module, opt: torch.optim.Optimizer, schedule: Schedule, data: Dataset,
+               fit: torch.Tensor, aug: Augmenter, gen: torch.Generator, cfg: RunConfig, ctx: Dist,
+               epoch: int, steps: int) -> dict[str, float]:
+    """One pass of SGD over the fit slice in a seeded order; the running minibatch figures (dropout on,
+    augmented, weights moving) under ``*_running`` names, and the last step's rate."""
+    device = ctx.device
+    model.train()
+    order = fit[torch.randperm(len(fit), generator=gen)]
+    loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+    lr = 0.0
+    for step in range(steps):
+        lr = schedule.at_step(epoch, step)
+        idx = order[step * cfg.train.batch_size:(step + 1) * cfg.train.batch_size]
+        x, y = data.train.batch(idx)
+        x, y = ctx.shard(aug.train_batch(x.to(device), gen), y.to(device))
+        with autocast(cfg.train, device):
+            logits = model(fmt(x, cfg))
+            loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach()
+        correct += (logits.argmax(1) == y).sum()
+    if ctx.world > 1:  # the mean of the ranks' mean losses is the global batch's mean loss
+        loss_sum, correct = ctx.sum(loss_sum) / ctx.world, ctx.sum(correct)
+    return {"train_loss_running": loss_sum.item() / steps,
+            "train_top1_error_running": 100.0 * (1 - correct.item() / (steps * cfg.train.batch_size)),
+            "lr": lr}
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset, split: str, aug: Augmenter, cfg: RunConfig,
-             device: torch.device, batch: int = 500, keep: list[torch.Tensor] | None = None) -> dict[str, float]:
-    """Loss, top-1 and top-5 error (%) on a whole split; 10-crop averages the softmax.
-
-    ``keep`` collects the per-image probabilities (for ensembles of seeds in the report).
-    """
-    model.eval()
-    part = data.train if split == "train" else data.val
-    n, loss_sum, top1, top5 = len(part.y), 0.0, 0, 0
-    k = min(5, len(data.classes))
-    for i in range(0, n, batch):
-        x = aug.eval_batch(part.x[i:i + batch].to(device))
-        y = part.y[i:i + batch].to(device)
-        views = x if x.dim() == 5 else x.unsqueeze(0)
-        with _autocast(cfg.train, device):
-            probs = torch.stack([F.softmax(model(_fmt(v, cfg)).float(), dim=1) for v in views]).mean(0)
-        if keep is not None:
-            keep.append(probs.cpu())
-        loss_sum += F.nll_loss(torch.log(probs.clamp_min(1e-12)), y, reduction="sum").item()
-        ranked = probs.topk(k, dim=1).indices
-        top1 += (ranked[:, 0] == y).sum().item()
-        top5 += (ranked == y[:, None]).any(dim=1).sum().item()
-    return {f"{split}_loss": loss_sum / n, f"{split}_top1_error": 100.0 * (1 - top1 / n),
-            f"{split}_top5_error": 100.0 * (1 - top5 / n)}
-
-
-def _fmt(x: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if cfg.train.channels_last else x
+def _measure(model: nn.Module, data: Dataset, slices: TrainingSlices, aug: Augmenter, cfg: RunConfig,
+             device: torch.device) -> dict[str, float]:
+    """The epoch's eval-mode figures: validation, training error (``train_*``) and the held-out slice."""
+    metrics = evaluate(model, data.val, aug, cfg, device, "val")
+    metrics.update(evaluate(model, data.train, aug, cfg, device, "train", slices.measure))
+    metrics.update(evaluate(model, data.train, aug, cfg, device, "holdout", slices.holdout))
+    return metrics
 
 
 def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path | None = None, *,
@@ -124,8 +126,10 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
     if device.type == "cpu":
         keep_freed_memory()  # large activations stay on the heap between steps (see allocator.py)
     data = load_dataset(cfg.data, workdir / "cache", cfg.model.input_size)
+    slices = split_training(data.train.y, cfg.train, len(data.val))
     logger.dataset({"name": data.name, "fingerprint": data.fingerprint, "classes": str(len(data.classes)),
                     "train_images": str(len(data.train.y)), "val_images": str(len(data.val.y)),
+                    "holdout_images": str(len(slices.holdout)), "train_eval_images": str(len(slices.measure)),
                     "bad_files": str(len(data.bad_files)), "device": device_name()}, data.manifest_path)
 
     torch.manual_seed(cfg.seed)
@@ -150,14 +154,13 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
     aug = Augmenter(cfg.data, data, cfg.model.input_size)
     gen = torch.Generator().manual_seed(10_007 * cfg.seed + 1)
     opt = sgd(model.parameters(), cfg.train)
-    base_lr, best_val, stale = cfg.train.lr, math.inf, 0
-    n = len(data.train.y)
-    steps = max(1, n // cfg.train.batch_size)  # drop the last partial batch: fixed shapes, fixed cost
+    steps = max(1, len(slices.fit) // cfg.train.batch_size)  # drop the last partial batch: fixed shapes
+    schedule = Schedule(opt, cfg.train, steps)
     status, stop, history = "finished", False, []
     if saved is not None:
         checkpoint.load_optimizer_state(model, opt, saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
         checkpoint.load_rng_state(gen, saved["rng"][ctx.rank % len(saved["rng"])])
-        base_lr, best_val, stale = saved["schedule"]
         status, stop, history = saved["status"], saved["stop"], saved["history"]
         for done, metrics in history:
             logger.epoch(done, metrics)
@@ -166,56 +169,22 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
         if stop:
             break
         t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, generator=gen)
-        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
-        for step in range(steps):
-            lr = _lr_at(cfg.train, base_lr, epoch, step, steps)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            idx = order[step * cfg.train.batch_size:(step + 1) * cfg.train.batch_size]
-            x, y = data.train.batch(idx)
-            x, y = ctx.shard(aug.train_batch(x.to(device), gen), y.to(device))
-            x = _fmt(x, cfg)
-            with _autocast(cfg.train, device):
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach()
-            correct += (logits.argmax(1) == y).sum()
-        if ctx.world > 1:  # the mean of the ranks' mean losses is the global batch's mean loss
-            loss_sum, correct = ctx.sum(loss_sum) / ctx.world, ctx.sum(correct)
-        train_loss = loss_sum.item() / steps
-        metrics = {"train_loss": train_loss,
-                   "train_top1_error": 100.0 * (1 - correct.item() / (steps * cfg.train.batch_size)),
-                   "lr": lr}
-        core = checkpoint.unwrap(model)
-        if not math.isfinite(train_loss):
+        metrics = _fit_epoch(model, opt, schedule, data, slices.fit, aug, gen, cfg, ctx, epoch, steps)
+        if not math.isfinite(metrics["train_loss_running"]):
             status, stop = "diverged", True
+            metrics.update({"train_loss": math.nan, "train_top1_error": math.nan})  # not measurable
         else:
-            metrics.update(evaluate(core, data, "val", aug, cfg, device))
-            if cfg.train.eval_train:
-                clean = evaluate(core, data, "train", aug, cfg, device)
-                metrics.update({"train_loss": clean["train_loss"], "train_top1_error": clean["train_top1_error"],
-                                "train_top5_error": clean["train_top5_error"], "train_loss_running": train_loss})
-            if cfg.train.schedule == "plateau" and epoch + 1 >= cfg.train.warmup_epochs:
-                if metrics["val_top1_error"] < best_val - 1e-9:
-                    best_val, stale = metrics["val_top1_error"], 0
-                else:
-                    stale += 1
-                    if stale > cfg.train.plateau_patience:
-                        base_lr, stale = base_lr * 0.1, 0
+            metrics.update(_measure(checkpoint.unwrap(model), data, slices, aug, cfg, device))
             threshold = cfg.train.stop_at_train_error
             stop = threshold is not None and metrics["train_top1_error"] <= threshold
+        schedule.end_epoch(epoch, metrics.get("holdout_top1_error"))
         metrics["epoch_seconds"] = time.perf_counter() - t0
         history.append((epoch + 1, metrics))
         rng = ctx.gather(checkpoint.rng_state(gen))
         if ctx.is_main:
             checkpoint.save(ckpt_dir, {
                 "run_id": run_id, "config_hash": cfg.config_hash, "epoch": epoch + 1, "status": status,
-                "stop": stop, "history": history, "schedule": (base_lr, best_val, stale), "rng": rng,
+                "stop": stop, "history": history, "schedule": schedule.state_dict(), "rng": rng,
                 "model": checkpoint.model_state(model), "optimizer": checkpoint.optimizer_state(model, opt)})
         logger.epoch(epoch + 1, metrics)
 
@@ -236,7 +205,7 @@ def _save_predictions(model: nn.Module, data: Dataset, aug: Augmenter, cfg: RunC
                       ckpt_dir: Path, logger: RunLogger) -> None:
     """The final model's validation softmax, so that seeds can be ensembled ("5 CNNs") without retraining."""
     probs: list[torch.Tensor] = []
-    evaluate(model, data, "val", aug, cfg, device, keep=probs)
+    evaluate(model, data.val, aug, cfg, device, "val", keep=probs)
     for name, array in (("val_probs", torch.cat(probs).half().numpy()), ("val_labels", data.val.y.numpy())):
         path = ckpt_dir / f"{name}.npy"
         np.save(path, array)
