@@ -63,12 +63,15 @@ def main() -> None:
 @main.command()
 @specs_argument
 def validate(specs: tuple[str, ...]) -> None:
-    """Check claim files (YAML syntax, schema, overrides) without running anything."""
+    """Check claim files (YAML syntax, schema, overrides, distinct variants) without running anything."""
+    from audit.designs import check_designs
+
     files = find_claim_files(list(specs))
     errors = 0
     for f in files:
         try:
-            load_claims([f])
+            for claim in load_claims([f]):
+                check_designs(claim)
             click.echo(f"ok  {f}")
         except SpecError as exc:
             click.echo(f"error: {exc}", err=True)

@@ -34,7 +34,13 @@ class ModelConfig(_Frozen):
     )
     pooling: Literal["overlapping", "non_overlapping"] = "overlapping"
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    remove_conv: Literal[3, 4] | None = None
+    remove_conv: Literal[2, 3, 4, 5] | None = Field(
+        None, description="drop this conv layer; its successor reads its predecessor's maps and every other "
+        "layer keeps its grouping (without conv3 the towers first meet at fc6)"
+    )
+    conv6: bool = Field(
+        False, description="the paper's CNN*: an extra grouped 3x3 conv layer over the last pooling layer"
+    )
     towers: Literal[1, 2] = 2
     width: float = Field(1.0, gt=0.0, le=4.0, description="multiplier on every layer's channels")
     fc_width: int | None = Field(None, gt=0, description="fc6/fc7 units; default 4096 × width")

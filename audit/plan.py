@@ -2,7 +2,8 @@
 
 Nothing trains here. Identical configs collapse into one run that serves every claim needing it
 (the unmodified baseline serves several claims), and ``audit plan`` prints this matrix before
-``audit run`` executes exactly it.
+``audit run`` executes exactly it. Within one claim, two variants that resolve to the same run are a
+mistake in the claim file (one run would count as both sides of a comparison): a SpecError.
 
 A tuned variant (``lr_grid``) is planned in two stages: its grid runs on the tuning seeds (1000, ...),
 then its verdict seeds at the rate chosen from them (``chosen``, read from the store by the caller).
@@ -17,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from audit.config import RunConfig, deep_merge
+from audit.config import RunConfig, deep_merge, flatten
 from audit.spec import Claim, SpecError
 
 
@@ -121,9 +122,16 @@ def _data_override(data_path: str | None) -> dict[str, Any]:
 def resolve(claim: Claim, profile: str, variant: str, seed: int, lr: float | None,
             data_path: str | None) -> RunConfig:
     """One fully resolved RunConfig; init_from still names a variant (fixed up by the caller)."""
+    return resolve_with(claim, profile, variant, seed, lr, _data_override(data_path))
+
+
+def resolve_with(claim: Claim, profile: str, variant: str, seed: int, lr: float | None,
+                 data: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
+    """``resolve`` with the --data override given as a tree, and ``extra`` overrides merged on top."""
     tree = claim.run_overrides(profile, variant)
     if "path" not in tree.get("data", {}):  # a path written in the claim file (a second data set) stays
-        tree = deep_merge(tree, _data_override(data_path))
+        tree = deep_merge(tree, data)
+    tree = deep_merge(tree, extra or {})
     tree["seed"] = seed
     if lr is not None:
         tree = deep_merge(tree, {"train": {"lr": lr}})
@@ -133,6 +141,25 @@ def resolve(claim: Claim, profile: str, variant: str, seed: int, lr: float | Non
         err = exc.errors()[0]
         raise SpecError(f"claim {claim.id}, profile {profile}, variant {variant}: "
                         f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}") from None
+
+
+def same_run_message(claim: Claim, profile: str, a: str, b: str) -> str:
+    """Why two variants of a claim are one run, and what to set so that they are two."""
+    def own(variant: str) -> list[str]:
+        extra = claim.profiles[profile].variants.get(variant)
+        tree = deep_merge(claim.variants[variant].as_dict(), extra.as_dict() if extra else {})
+        return sorted(flatten(tree))
+
+    if not own(b) and own(a):
+        a, b = b, a
+    keys = own(b)
+    if keys and all(k.startswith("data.") for k in keys):
+        fix = f"set profiles.{profile}.variants.{b}.data.path to the data set {b} should train on"
+    else:
+        fix = f"give variants.{b} or profiles.{profile}.variants.{b} a setting that changes the run"
+    why = f"{b}'s overrides ({', '.join(keys)}) change nothing at this profile" if keys else f"{b} changes nothing"
+    return (f"claim {claim.id}, profile {profile}: variants {a} and {b} are the same run (network, initialisation, "
+            f"data and training), so one run would count as both; {why}: {fix}")
 
 
 def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dict[str, int] | None = None,
@@ -164,7 +191,8 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
                 plan.pending.append(Pending(claim.id, variant, k))
         for seed in range(k):
             resolved: dict[str, RunConfig] = {}
-            for variant in _variant_order(claim):
+            owner: dict[str, str] = {}  # config hash -> the variant that asked for it
+            for variant in variant_order(claim):
                 lr = chosen.get((claim.id, variant))
                 if variant in prof.lr_grid and lr is None:
                     continue
@@ -172,12 +200,15 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
                 parent = claim.variants[variant].init_from
                 if parent:
                     config = config.model_copy(update={"init_from": resolved[parent].config_hash})
+                first = owner.setdefault(config.config_hash, variant)
+                if first != variant:
+                    raise SpecError(same_run_message(claim, pname, first, variant))
                 resolved[variant] = config
                 plan.add(config, Role(claim.id, variant, seed, lr))
     return plan
 
 
-def _variant_order(claim: Claim) -> list[str]:
+def variant_order(claim: Claim) -> list[str]:
     """Variants that others initialise from come first."""
     order: list[str] = []
 

@@ -266,9 +266,9 @@ def load_claim(path: str | Path) -> Claim:
     claim = _validate(Claim, raw, path, index)
     _check_overrides(claim, path, index)
     _check_profile_papers(claim, path, index)
-    from audit.design import check_design  # checks that read the whole claim (it imports this module)
+    from audit.protocol import check_protocol  # checks over the whole claim (that module imports this one)
 
-    check_design(claim, path, index)
+    check_protocol(claim, path, index)
     return claim
 
 

@@ -62,8 +62,12 @@ KNOBS = [
     {"lrn_alpha_over_n": False},
     {"pooling": "non_overlapping"},
     {"dropout": 0.0},
+    {"remove_conv": 2},
     {"remove_conv": 3},
     {"remove_conv": 4},
+    {"remove_conv": 5},
+    {"conv6": True},
+    {"remove_conv": 3, "conv6": True},
     {"towers": 1},
     {"fc_width": 64},
 ]
@@ -89,7 +93,8 @@ def test_small_inputs(size: int, pooling: str) -> None:
     assert (model.conv1.kernel_size[0], model.conv1.stride[0]) == expected_stem
 
 
-SMALL_KNOBS = [{"remove_conv": 3}, {"remove_conv": 4}, {"towers": 1}, {"activation": "tanh"}, {"lrn": False}]
+SMALL_KNOBS = [{"remove_conv": 2}, {"remove_conv": 3}, {"remove_conv": 4}, {"remove_conv": 5}, {"conv6": True},
+               {"towers": 1}, {"activation": "tanh"}, {"lrn": False}]
 
 
 @pytest.mark.parametrize("knob", SMALL_KNOBS, ids=knob_id)
@@ -106,13 +111,50 @@ def test_width_rounds_to_even_channels() -> None:
     assert model.classifier.fc6.out_features == round(4096 * 0.3)
 
 
+def convs(model: AlexNet) -> list[tuple[str, int, int, int]]:
+    """(name, in channels, out channels, groups) of every conv layer, in order."""
+    return [(n, m.in_channels, m.out_channels, m.groups) for n, m in model.features.named_children()
+            if isinstance(m, nn.Conv2d)]
+
+
 def test_removed_layers_rewire_the_next_one() -> None:
-    no3 = AlexNet(10, width=0.25, remove_conv=3)
-    assert not hasattr(no3.features, "conv3")
-    assert (no3.features.conv4.in_channels, no3.features.conv4.groups) == (64, 1)  # joins the towers
-    no4 = AlexNet(10, width=0.25, remove_conv=4)
-    assert not hasattr(no4.features, "conv4")
-    assert (no4.features.conv5.in_channels, no4.features.conv5.groups) == (96, 2)
+    """The successor reads the predecessor's maps; every other layer keeps its own grouping."""
+    full = [("conv1", 3, 24, 1), ("conv2", 24, 64, 2), ("conv3", 64, 96, 1), ("conv4", 96, 96, 2),
+            ("conv5", 96, 64, 2)]
+    assert convs(AlexNet(10, width=0.25)) == full
+    assert convs(AlexNet(10, width=0.25, remove_conv=2))[1] == ("conv3", 24, 96, 1)
+    assert convs(AlexNet(10, width=0.25, remove_conv=3))[2:] == [("conv4", 64, 96, 2), ("conv5", 96, 64, 2)]
+    assert convs(AlexNet(10, width=0.25, remove_conv=4))[2:] == [("conv3", 64, 96, 1), ("conv5", 96, 64, 2)]
+    no5 = AlexNet(10, width=0.25, remove_conv=5)
+    assert convs(no5)[-1] == ("conv4", 96, 96, 2) and no5.classifier.fc6.in_features == 96 * 6 * 6
+    no2 = AlexNet(10, width=0.25, remove_conv=2)
+    assert [n for n, _ in no2.features.named_children()][3:6] == ["pool1", "pool2", "conv3"]  # conv2's LRN goes too
+    assert no2.feature_shape == AlexNet(10, width=0.25).feature_shape
+
+
+def test_each_removal_builds_its_own_network() -> None:
+    """Issue 19: without conv3 and without conv4 used to be the same network."""
+    designs = [convs(AlexNet(10, width=0.25, remove_conv=n, init="kaiming")) for n in (None, 2, 3, 4, 5)]
+    assert len({tuple(d) for d in designs}) == 5
+
+
+def test_without_conv3_the_towers_first_meet_at_fc6() -> None:
+    model = AlexNet(10, width=0.25, input_size=32, remove_conv=3)
+    cross, own = conv1_grad_by_tower(model, "pool5")
+    assert cross == 0.0 and own > 0.0
+    cross, _ = conv1_grad_by_tower(AlexNet(10, width=0.25, input_size=32, remove_conv=4), "pool5")
+    assert cross > 0.0  # conv3 still joins them
+
+
+def test_conv6_sits_over_the_last_pooling_layer() -> None:
+    model = AlexNet(10, width=0.25, conv6=True)
+    names = [n for n, _ in model.features.named_children()]
+    assert names[-3:] == ["pool5", "conv6", "act6"]
+    assert convs(model)[-1] == ("conv6", 64, 64, 2)
+    assert model.feature_shape == (64, 6, 6)
+    n_plain = n_params(AlexNet(10, width=0.25))
+    assert n_params(model) - n_plain == 64 * 32 * 9 + 64
+    assert n_params(build_model(ModelConfig(conv6=True), 1000)) - 60_965_224 == 256 * 128 * 9 + 256
 
 
 def test_dropout_acts_on_fc6_and_fc7_outputs() -> None:
@@ -187,6 +229,18 @@ def test_paper_init() -> None:
         assert torch.all(layers[name].bias == expected_bias), name
         assert layers[name].weight.mean().abs() < 2e-3, name
         assert layers[name].weight.std().item() == pytest.approx(0.01, rel=0.05), name
+
+
+def test_paper_init_bias_constants_follow_the_layers_that_remain() -> None:
+    for kw, expected in (({"remove_conv": 3}, [0, 1, 1, 1, 1, 1, 0]), ({"remove_conv": 4}, [0, 1, 0, 1, 1, 1, 0]),
+                         ({"conv6": True}, [0, 1, 0, 1, 1, 1, 1, 1, 0])):
+        model = AlexNet(10, width=0.25, input_size=32, bias_one=0.5, **kw)
+        constants = model.bias_constants(0.5)
+        assert list(constants.values()) == [0.5 * e for e in expected], kw
+        params = dict(model.named_parameters())
+        for name, value in constants.items():
+            prefix = "classifier" if name.startswith("fc") else "features"
+            assert torch.all(params[f"{prefix}.{name}.bias"] == value), (kw, name)
 
 
 def test_init_options() -> None:

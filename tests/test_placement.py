@@ -23,20 +23,23 @@ def tiny(**kw: object) -> torch.nn.Module:
     return build_model(cfg, 7)
 
 
-@pytest.mark.parametrize("kw", [{}, {"remove_conv": 3}, {"remove_conv": 4}, {"lrn": False},
+@pytest.mark.parametrize("kw", [{}, {"remove_conv": 2}, {"remove_conv": 3}, {"remove_conv": 4}, {"remove_conv": 5},
+                                {"conv6": True}, {"lrn": False},
                                 {"activation": "tanh", "pooling": "non_overlapping"},
                                 {"towers": 1}])  # one tower: every layer joined, LRN across the halves (halo)
 def test_two_device_equals_grouped_outputs_and_gradients(kw: dict) -> None:
-    net = tiny(**kw)
-    placed = TwoDeviceAlexNet(net, CPU2)
-    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    """In float64: float32 rounding can flip a max-pool's pick between two nearly equal maps, and the
+    gradient then flows through the other one (it did for one pool5 window of 10,240 at remove_conv=4)."""
+    net = tiny(**kw).double()
+    placed = TwoDeviceAlexNet(net, CPU2).double()
+    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y_grouped, y_placed = net(x), placed(x)
     torch.testing.assert_close(y_placed, y_grouped, rtol=1e-5, atol=1e-5 * y_grouped.abs().max().item())
     (y_grouped.square().sum()).backward()
     (y_placed.square().sum()).backward()
     grads = placed.to_canonical({n: p.grad for n, p in placed.named_parameters()})
     assert set(grads) == {n for n, _ in net.named_parameters()}
-    for name, p in net.named_parameters():  # float32 rounding differs: compare on the gradient's own scale
+    for name, p in net.named_parameters():  # rounding differs: compare on the gradient's own scale
         scale = p.grad.abs().max().item()
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-5, atol=1e-5 * scale, msg=name)
 

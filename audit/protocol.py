@@ -1,4 +1,4 @@
-"""Checks on a claim's experimental design, run by ``audit validate`` before anything trains.
+"""Checks on a claim's protocol (tuning grids, budgets), run by ``audit validate`` before anything trains.
 
 - A learning-rate grid is log-spaced with at least three rates (so a best rate can lie inside it),
   and a variant whose weights start another (``init_from``) is not tuned (the child would need one
@@ -43,7 +43,7 @@ def _epochs(claim: Claim, profile: str, variant: str) -> int:
     return int(claim.run_overrides(profile, variant).get("train", {}).get("epochs", 90))
 
 
-def check_design(claim: Claim, path: Path, index: dict) -> None:
+def check_protocol(claim: Claim, path: Path, index: dict) -> None:
     ids = [m.id for m in claim.measure]
     parents = {v.init_from for v in claim.variants.values() if v.init_from}
     for pname, prof in claim.profiles.items():
