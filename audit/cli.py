@@ -107,6 +107,7 @@ class Scope:
     profile: str | None
     seeds: int | dict[str, int] | None
     registration: Any = None
+    probe: str | None = None
 
     def build(self, data_path: str | None, chosen: dict | None = None):
         from audit.plan import build_plan
@@ -114,7 +115,7 @@ class Scope:
         reg = self.registration
         return build_plan(self.claims, self.profile, self.seeds, data_path, chosen,
                           tuning_seeds=reg.spec.tuning_seeds if reg else None,
-                          tags={"audit.audits": reg.tag} if reg else None)
+                          tags={"audit.audits": reg.tag} if reg else None, probe=self.probe)
 
     def chosen(self, tracker: Any) -> dict:
         from audit.analyse.tuning import chosen_rates
@@ -221,15 +222,23 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_f
               help="CPU threads per run (Ray: CPUs requested per task; default 1 there, cores/jobs locally).")
 @click.option("--placement", type=click.Choice(["single", "two-device"]), default="single", show_default=True,
               help="two-device: tower A on one GPU, tower B on another (the paper's model parallelism).")
+@click.option("--probe", default=None, metavar="NOTE",
+              help="Probe runs that choose a setting, NOTE saying which: kept and listed in the report's appendix, "
+                   "never evidence for a verdict.")
 @user_errors
 def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
         data_path: str | None, tracking_uri: str | None, runs_dir: str, executor: str, jobs: int,
-        address: str | None, gpus_per_run: int | None, cpus_per_run: int | None, placement: str) -> None:
+        address: str | None, gpus_per_run: int | None, cpus_per_run: int | None, placement: str,
+        probe: str | None) -> None:
     """Run claim specs: tune first, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
     from audit.track import Tracker, default_uri, portable_uri
     from audit.train.distributed import Runtime
 
     scope = _scope(specs, profile, seeds, audit_file, data_path)
+    if probe is not None:
+        if scope.registration:
+            raise SpecError("--probe runs choose settings before an audit is registered: give no --audit")
+        scope.probe = probe
     if placement == "two-device" and gpus_per_run not in (None, 2):
         raise SpecError(f"--placement two-device puts the two towers on 2 devices, not --gpus-per-run {gpus_per_run}")
     gpus = gpus_per_run if gpus_per_run is not None else (2 if placement == "two-device" else 1)

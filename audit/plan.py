@@ -31,6 +31,7 @@ class Role:
     seed: int
     lr: float | None = None
     tuning: bool = False
+    probe: str | None = None   # a probe run: what it is meant to decide (never evidence for a verdict)
 
 
 @dataclass
@@ -60,13 +61,18 @@ class PlannedRun:
         """The audit.* tags: which claims and variants this run is evidence for, or tunes, and its seed."""
         first = self.roles[0]
 
-        def joined(tuning: bool) -> str:
-            return ",".join(sorted({f"{r.claim}:{r.variant}" for r in self.roles if r.tuning == tuning}))
+        def joined(purpose: str) -> str:
+            return ",".join(sorted({f"{r.claim}:{r.variant}" for r in self.roles if _purpose(r) == purpose}))
 
+        probes = sorted({r.probe for r in self.roles if r.probe})
         return {"audit.claims": ",".join(self.claims), "audit.variant": first.variant,
-                "audit.variants": joined(False), "audit.tuning": joined(True),
-                "audit.seed": str(first.seed), "audit.profile": profile,
-                "audit.purpose": "tuning" if self.tuning else "evidence", **self.extra_tags}
+                "audit.variants": joined("evidence"), "audit.tuning": joined("tuning"), "audit.probes": joined("probe"),
+                "audit.seed": str(first.seed), "audit.profile": profile, "audit.purpose": _purpose(first),
+                **({"audit.probe_note": " | ".join(probes)} if probes else {}), **self.extra_tags}
+
+
+def _purpose(role: Role) -> str:
+    return "probe" if role.probe else "tuning" if role.tuning else "evidence"
 
 
 @dataclass(frozen=True)
@@ -164,11 +170,13 @@ def same_run_message(claim: Claim, profile: str, a: str, b: str) -> str:
 
 def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dict[str, int] | None = None,
                data_path: str | None = None, chosen: dict[tuple[str, str], float] | None = None,
-               tuning_seeds: int | None = None, tags: dict[str, str] | None = None) -> Plan:
+               tuning_seeds: int | None = None, tags: dict[str, str] | None = None,
+               probe: str | None = None) -> Plan:
     """Expand claims into runs; ``profile`` None means each claim's default (smoke).
 
     ``seeds``: one count for every claim, or per claim id (a pre-registered audit's). ``chosen``:
     the learning rate chosen for each tuned (claim, variant) so far. ``tags`` go on every run.
+    ``probe``: every run is a probe that decides what this note says (kept, shown, never evidence).
     """
     names = {profile or c.default_profile() for c in claims}
     plan = Plan(profile=profile or "/".join(sorted(names)), tags=tags or {})
@@ -186,7 +194,7 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
             for seed in prof.tuning_seed_ids(tuning_seeds):
                 for lr in grid:
                     plan.add(resolve(claim, pname, variant, seed, lr, data_path),
-                             Role(claim.id, variant, seed, lr, tuning=True))
+                             Role(claim.id, variant, seed, lr, tuning=True, probe=probe))
             if (claim.id, variant) not in chosen:
                 plan.pending.append(Pending(claim.id, variant, k))
         for seed in range(k):
@@ -204,7 +212,7 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
                 if first != variant:
                     raise SpecError(same_run_message(claim, pname, first, variant))
                 resolved[variant] = config
-                plan.add(config, Role(claim.id, variant, seed, lr))
+                plan.add(config, Role(claim.id, variant, seed, lr, probe=probe))
     return plan
 
 

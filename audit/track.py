@@ -182,7 +182,7 @@ class Tracker:
         """
         current = self.client.get_run(run_id).data.tags
         merged = {}
-        for key in ("audit.claims", "audit.variants", "audit.tuning", "audit.audits"):
+        for key in ("audit.claims", "audit.variants", "audit.tuning", "audit.probes", "audit.audits"):
             have = current.get(key, "")
             wanted = set(filter(None, have.split(","))) | set(filter(None, tags.get(key, "").split(",")))
             union = ",".join(sorted(wanted))

@@ -24,11 +24,12 @@ def store(tmp_path: Path) -> Tracker:
 def log_run(tracker: Tracker, claim: str, variant: str, seed: int, history: list[dict[str, float]], *,
             profile: str = "cifar", status: str = "finished", lr: float = 0.01, epochs: int | None = None,
             tuning: bool = False, classes: int = 10, val_images: int = 10_000, train_images: int = 50_000,
-            audits: str = "") -> str:
-    """One run serving claim:variant (as evidence, or as tuning) with ``history[i]`` logged at epoch i + 1."""
+            audits: str = "", probe: str = "") -> str:
+    """One run serving claim:variant (as evidence, tuning or a probe) with ``history[i]`` logged at epoch i + 1."""
     role = f"{claim}:{variant}"
     tags = {"audit.claims": claim, "audit.variant": variant, "audit.seed": str(seed), "audit.profile": profile,
-            "audit.variants": "" if tuning else role, "audit.tuning": role if tuning else "",
+            "audit.variants": "" if tuning or probe else role, "audit.tuning": role if tuning else "",
+            "audit.probes": role if probe else "", "audit.probe_note": probe,
             "audit.dataset_classes": str(classes), "audit.dataset_val_images": str(val_images),
             "audit.dataset_train_images": str(train_images), "audit.dataset_name": "test data",
             "audit.audits": audits}

@@ -63,7 +63,12 @@ def resolution(run: pd.Series, metric: str) -> float:
     """One image of the split an error rate was measured on, in percentage points (0 for losses)."""
     if "error" not in metric:
         return 0.0
-    n = _count(run, "val_images" if metric.startswith("val") else "train_images") or _count(run, "val_images")
+    if metric.startswith("val"):
+        n = _count(run, "val_images")
+    elif metric.startswith("holdout"):
+        n = _count(run, "holdout_images")
+    else:   # the training error is measured on the whole set or a fixed slice of it (train_eval_images)
+        n = _count(run, "train_eval_images") or _count(run, "train_images")
     return 100.0 / n if n else 0.0
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from audit.analyse.measure import MeasureResult, RunStore, analyse_audit
 from audit.report import figures
-from audit.report.appendix import registration_view, tuning_appendix
+from audit.report.appendix import probe_appendix, registration_view, tuning_appendix
 from audit.report.evidence import section_figures
 from audit.report.headline import PAPER_TABLE1, PAPER_TABLE2, headline_rows
 from audit.report.store import ReportStore, Store
@@ -132,6 +132,7 @@ def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | 
         "claims_without_runs": [c for c in claims if not any(s["claim"].id == c.id for s in sections)],
         "filter_profile": profile, "claim_ids": [c.id for c in claims],
         "registration": registration_view(registration, frame), "tuning_appendix": tuning_appendix(results, frame),
+        "probe_appendix": probe_appendix(frame),
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

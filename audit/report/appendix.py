@@ -38,6 +38,27 @@ def tuning_appendix(results: list[MeasureResult], frame: pd.DataFrame) -> list[d
     return out
 
 
+def probe_appendix(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Probe runs (``audit run --probe NOTE``), grouped by what each was meant to decide."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for _, run in frame.iterrows():
+        probes = str(run.get("tags.audit.probes") or "")
+        if not probes:
+            continue
+        groups.setdefault(str(run.get("tags.audit.probe_note") or "—"), []).append({
+            "roles": probes.replace(",", ", "), "profile": str(run.get("tags.audit.profile", "")),
+            "seed": str(run.get("tags.audit.seed", "")), "lr": str(run.get("params.train.lr", "")),
+            "status": str(run.get("tags.audit.status", "")), "run_id": str(run["run_id"]),
+            "val1": fmt(_number(run.get("metrics.val_top1_error"))),
+            "train1": fmt(_number(run.get("metrics.train_top1_error")))})
+    return [{"note": note, "runs": runs} for note, runs in sorted(groups.items())]
+
+
+def _number(x: Any) -> float | None:
+    value = pd.to_numeric(x, errors="coerce")
+    return None if pd.isna(value) else float(value)
+
+
 def registration_view(registration: Any, frame: pd.DataFrame) -> dict[str, Any] | None:
     """The pre-registered audit behind the report: family, seeds, power, commit, and runs made outside it."""
     if registration is None:

@@ -53,11 +53,11 @@ def roles(frame: pd.DataFrame, tag: str = "tags.audit.variants") -> pd.Series:
 
 
 def select_runs(frame: pd.DataFrame, claims: list[Claim], profile: str | None) -> pd.DataFrame:
-    """The runs of these claims (and this profile), tuning runs included: what a filtered report is about."""
+    """The runs of these claims (and this profile), tuning and probe runs included: what a report is about."""
     if frame.empty:
         return frame
     ids = {c.id for c in claims}
-    both = roles(frame) + roles(frame, "tags.audit.tuning")
+    both = roles(frame) + roles(frame, "tags.audit.tuning") + roles(frame, "tags.audit.probes")
     mask = both.map(lambda rs: any(r.split(":")[0] in ids for r in rs))
     if profile:
         mask &= column(frame, "tags.audit.profile") == profile
@@ -87,7 +87,7 @@ def _interval(m: Measure, lo: float, hi: float, seeds: int) -> str:
     if seeds < 2 or (math.isinf(lo) and math.isinf(hi)) or math.isnan(lo):
         return f"no interval ({seeds} seed{'s' if seeds != 1 else ''})"
     if math.isinf(hi):
-        return f"at least {_num(m, lo)} (censored: [{_num(m, lo)}, ∞))"
+        return f"at least {_num(m, lo)} (censored)"
     if lo == -math.inf or (m.scale == "ratio" and lo == 0):
         return f"at most {_num(m, hi)} (censored)"
     return f"[{_num(m, lo)}, {_num(m, hi)}]"
