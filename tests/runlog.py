@@ -44,3 +44,12 @@ def log_run(tracker: Tracker, claim: str, variant: str, seed: int, history: list
 def errors(*values: float, metric: str = "val_top1_error") -> list[dict[str, float]]:
     """A history in which ``metric`` takes these values, one per epoch."""
     return [{metric: v} for v in values]
+
+
+def log_weights(tracker: Tracker, run_id: str, name: str, weights, folder: Path) -> None:  # noqa: ANN001 - an array
+    """A conv1 weights artifact (``weights/NAME.npy``), as the training loop logs it."""
+    import numpy as np
+
+    path = folder / f"{name}.npy"
+    np.save(path, weights)
+    tracker.log_artifact(run_id, path, "weights")

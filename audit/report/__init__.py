@@ -20,6 +20,7 @@ import pandas as pd
 from audit.analyse.measure import MeasureResult, RunStore, analyse_audit
 from audit.report import figures
 from audit.report.appendix import probe_appendix, registration_view, tuning_appendix
+from audit.report.colour import colour_view
 from audit.report.evidence import section_figures
 from audit.report.headline import PAPER_TABLE1, PAPER_TABLE2, headline_rows
 from audit.report.store import ReportStore, Store
@@ -72,6 +73,7 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
         "runs": run_rows(claim, runs, results, registration_tag),
         "figures": section_figures(claim, runs, results, store),
         "tuning": results[0].tuning if results else {},
+        "colour_runs": colour_view(results, store),
         "n_failed": int((statuses == "failed").sum()), "n_diverged": int((statuses == "diverged").sum()),
         "n_unfinished": int((~statuses.isin(["finished", "diverged", "failed"])).sum()),
         "n_runs": len(runs),
