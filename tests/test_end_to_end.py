@@ -61,15 +61,17 @@ def test_smoke_run_report_and_reuse(workdir: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(main, ["run", RELU, "--seeds", "1"])
     assert first.exit_code == 0, first.output
-    assert "4 finished" in first.output
+    # the grid (3 rates × 2 variants) on the tuning seed 1000, then the verdict's seed 0 at the chosen rates
+    assert "8 finished" in first.output and "tuning chose the learning rates" in first.output
 
     second = runner.invoke(main, ["run", RELU, "--seeds", "1"])
     assert second.exit_code == 0, second.output
-    assert "4 reused" in second.output and "0 finished" in second.output
+    assert "8 reused" in second.output and "0 finished" in second.output
 
     tracker = Tracker()
     frame = tracker.runs_frame()
-    assert len(frame) == 4
+    assert len(frame) == 8 and sorted(frame["tags.audit.purpose"]) == ["evidence"] * 2 + ["tuning"] * 6
+    assert set(frame.loc[frame["tags.audit.purpose"] == "tuning", "tags.audit.seed"]) == {"1000"}
     run = frame.iloc[0]
     for tag in ("config_hash", "claims", "variant", "seed", "profile", "dataset_fingerprint", "git_sha", "status"):
         assert isinstance(run[f"tags.audit.{tag}"], str) and run[f"tags.audit.{tag}"], tag

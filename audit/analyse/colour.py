@@ -1,4 +1,4 @@
-"""Colour specialisation of conv1 kernels (DESIGN.md §6; the paper's §6.1 and Figure 3).
+"""Colour specialisation of conv1 kernels (the paper's §6.1 and Figure 3; README.md, "Verdicts").
 
 Each kernel's RGB taps are projected onto an opponent basis — luminance (1,1,1)/√3 and the colour
 axes (1,−1,0)/√2 and (1,1,−2)/√6 — and its chromatic fraction c = colour energy / total energy is
