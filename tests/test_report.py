@@ -3,7 +3,7 @@
 Training every claim takes far longer than a test may (minutes per smoke run on a 2-core machine), so
 the store is filled the way the executor fills it — the real plan of every claim, each run's params
 and tags, per-epoch metrics, conv1 weights and validation predictions, through ``audit.track.Tracker``
-into a real SQLite store — with made-up numbers (bench/report.py, which times the same at 500 runs).
+into a real SQLite store — with made-up numbers (tests/storefill.py; bench/report.py times the same at 500 runs).
 Screenshots go to $AUDIT_TEST_ARTIFACTS when set, else to pytest's tmp_path; never into the repo.
 """
 
@@ -21,8 +21,8 @@ from audit.report import build_report
 from audit.report.headline import ensemble_errors, headline_rows
 from audit.spec import Claim, load_claims
 from audit.track import Tracker
-from bench.report import fake_data, fill_store, plan_runs
 from tests.conftest import REPO, open_page
+from tests.storefill import fake_data, fill_store, plan_runs
 
 CLAIMS = REPO / "claims"
 EVIL = "<script>alert(1)</script>"
