@@ -191,10 +191,16 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
             raise SpecError(f"claim {claim.id}, profile {pname}: needs --data PATH ({prof.description})")
         k = (seeds.get(claim.id) if isinstance(seeds, dict) else seeds) or prof.seeds
         for variant, grid in prof.lr_grid.items():
+            if probe:   # a probe tries every rate of the grid on its own seeds: nothing is chosen or pending
+                for seed in range(k):
+                    for lr in grid:
+                        plan.add(resolve(claim, pname, variant, seed, lr, data_path),
+                                 Role(claim.id, variant, seed, lr, probe=probe))
+                continue
             for seed in prof.tuning_seed_ids(tuning_seeds):
                 for lr in grid:
                     plan.add(resolve(claim, pname, variant, seed, lr, data_path),
-                             Role(claim.id, variant, seed, lr, tuning=True, probe=probe))
+                             Role(claim.id, variant, seed, lr, tuning=True))
             if (claim.id, variant) not in chosen:
                 plan.pending.append(Pending(claim.id, variant, k))
         for seed in range(k):
@@ -202,7 +208,7 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
             owner: dict[str, str] = {}  # config hash -> the variant that asked for it
             for variant in variant_order(claim):
                 lr = chosen.get((claim.id, variant))
-                if variant in prof.lr_grid and lr is None:
+                if variant in prof.lr_grid and (lr is None or probe):
                     continue
                 config = resolve(claim, pname, variant, seed, lr, data_path)
                 parent = claim.variants[variant].init_from

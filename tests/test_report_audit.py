@@ -141,3 +141,15 @@ def test_probe_runs_are_tagged_as_probes_never_evidence() -> None:
     tags = [run.tags("smoke") for run in plan.runs.values()]
     assert all(t["audit.variants"] == "" and t["audit.probes"].startswith("lrn:") for t in tags)
     assert {t["audit.probe_note"] for t in tags} == {"does it learn at lr 0.01?"}
+
+
+def test_a_probe_tries_every_rate_of_a_grid_on_its_own_seeds() -> None:
+    from audit.plan import build_plan
+    from audit.spec import load_claim
+
+    claim = load_claim(REPO / "claims/relu.yaml")
+    plan = build_plan([claim], "smoke", 1, probe="which rates learn?")
+    grid = claim.profiles["smoke"].lr_grid
+    assert not plan.pending and len(plan.runs) == len(grid["relu"]) + len(grid["tanh"])
+    assert {r.roles[0].seed for r in plan.runs.values()} == {0}
+    assert all(r.tags("smoke")["audit.purpose"] == "probe" for r in plan.runs.values())
