@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit import estimate
+from audit.progress import Progress
 from audit.spec import SpecError, find_claim_files, load_claims
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -251,11 +252,11 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
                      if the_plan.pending else "") + f", tracking at {tracker.uri}")
     started = time.perf_counter()
     clock: dict[str, float] = {}
+    progress = Progress(tracker, jobs if executor == "local" else 1)
+    progress.plan(the_plan)
 
     def on_event(kind: str, run: Any, outcome: Any) -> None:
-        role = run.roles[0]
-        label = (f"{','.join(run.claims)} {role.variant} seed {role.seed}" + (f" lr {role.lr:g}" if role.lr else "")
-                 + (" (tuning)" if run.tuning else ""))
+        label = run.label
         if kind == "start":
             clock[run.config_hash] = time.perf_counter()
             return
@@ -270,6 +271,7 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
             console.print(f"  {outcome.status:<8} {run.config_hash}  {label}  {took:.1f}s{note}")
             if outcome.status == "failed":
                 console.print(f"    {outcome.detail.strip().splitlines()[-1]}")
+        console.print(f"  [{progress.done(run, outcome.status == 'reused', took)}]")
 
     outcomes: dict[str, Any] = {}
     while True:
@@ -295,6 +297,7 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
                               "so no learning rate was chosen")
             break
         console.print(f"tuning chose the learning rates; [bold]{len(the_plan.runs)} runs[/] planned now")
+        progress.plan(the_plan)
     counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("reused", "finished", "diverged", "failed")}
     console.print(f"done in {time.perf_counter() - started:.1f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if counts["failed"] or the_plan.pending:

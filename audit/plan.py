@@ -53,6 +53,13 @@ class PlannedRun:
         return len(self.claims) > 1
 
     @property
+    def label(self) -> str:
+        """What a person reads: claims, variant, seed, rate and purpose."""
+        role = self.roles[0]
+        return (f"{','.join(self.claims)} {role.variant} seed {role.seed}" + (f" lr {role.lr:g}" if role.lr else "")
+                + (" (tuning)" if self.tuning else " (probe)" if role.probe else ""))
+
+    @property
     def tuning(self) -> bool:
         """Only tuning roles: the run chooses a setting and is never evidence for a verdict."""
         return all(r.tuning for r in self.roles)

@@ -32,12 +32,18 @@ __all__ = ["MlflowRunLogger", "Outcome", "execute", "execute_one"]
 
 @dataclass
 class MlflowRunLogger:
-    """Connects the training loop's reports to one MLflow run; never logs an epoch twice."""
+    """Connects the training loop's reports to one MLflow run; never logs an epoch twice.
+
+    Each new epoch also prints one plain line (the run, its epoch, loss and errors), from whichever
+    process trains it: a long run is never silent, and a CI log gets one line per epoch.
+    """
 
     tracker: Tracker
     run_id: str
     artifacts: list[Path] = field(default_factory=list)
     logged_until: int = 0    # last epoch already in MLflow (a resumed run replays from its checkpoint)
+    label: str = ""          # e.g. "relu tanh seed 0 lr 0.03": what the progress line names
+    epochs: int = 0          # the run's budget, for "epoch 3/40"
 
     def dataset(self, info: dict[str, str], manifest: Path | None) -> None:
         tags = {f"audit.dataset_{k}": v for k, v in info.items() if k != "device"}
@@ -52,9 +58,22 @@ class MlflowRunLogger:
             return
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
         self.logged_until = epoch
+        if self.label:
+            print(progress_line(self.label, epoch, self.epochs, metrics), flush=True)
 
     def artifact(self, path: Path, folder: str = "weights") -> None:
         self.tracker.log_artifact(self.run_id, path, folder)
+
+
+def progress_line(label: str, epoch: int, epochs: int, metrics: dict[str, float]) -> str:
+    """One epoch of one run, in one plain line."""
+    parts = [f"    epoch {epoch}/{epochs}  {label}"]
+    for key, name, unit in (("train_loss", "loss", ""), ("train_top1_error", "train", "%"),
+                            ("val_top1_error", "val", "%"), ("epoch_seconds", "", "s")):
+        value = metrics.get(key)
+        if value is not None:
+            parts.append(f"{name} {value:.3f}" if not unit else f"{name} {value:.1f}{unit}".strip())
+    return "  ".join(parts)
 
 
 @dataclass
@@ -65,9 +84,12 @@ class LoggerFactory:
     run_id: str
     logged_until: int
     tracker: Tracker | None = field(default=None, repr=False)
+    label: str = ""
+    epochs: int = 0
 
     def __call__(self) -> MlflowRunLogger:
-        return MlflowRunLogger(self.tracker or Tracker(self.uri), self.run_id, logged_until=self.logged_until)
+        return MlflowRunLogger(self.tracker or Tracker(self.uri), self.run_id, logged_until=self.logged_until,
+                               label=self.label, epochs=self.epochs)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "tracker": None}
@@ -140,7 +162,7 @@ def execute_one(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, 
                 return Outcome(run.config_hash, None, "failed", f"weights of {run.config.init_from} are missing")
         ckpt_dir = workdir / "checkpoints" / run.config_hash
         run_id, resume, logged = _open_run(run, tracker, ckpt_dir, profile, claim_files, runtime)
-        make_logger = LoggerFactory(tracker.uri, run_id, logged, tracker)
+        make_logger = LoggerFactory(tracker.uri, run_id, logged, tracker, run.label, run.config.train.epochs)
         try:
             result = run_training(run.config, make_logger, workdir, init_weights, run_id, resume, runtime)
         except Exception as exc:  # a failed run is a result, not the end of the audit

@@ -1,0 +1,43 @@
+"""How far ``audit run`` has got: runs done of the total, and the time left from measured rates.
+
+The estimate per run comes from ``audit.estimate`` (rates measured on this store's finished runs,
+else on the reference machine); as runs finish, the remaining estimate is scaled by how long the
+trained runs actually took against their estimates, so a slower or busier machine corrects it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit import estimate
+
+
+class Progress:
+    def __init__(self, tracker: Any, jobs: int) -> None:
+        self.tracker, self.jobs = tracker, max(1, jobs)
+        self.total, self.finished = 0, set()
+        self.estimates: dict[str, float | None] = {}
+        self.actual = self.predicted = 0.0
+
+    def plan(self, plan: Any) -> None:
+        """(Re)read the plan: its runs, the verdict runs still pending, and an estimate for each."""
+        measured, sizes = estimate.rates_from_store(self.tracker.runs_frame())
+        rates = {**estimate.load_rates(), **measured}
+        for run in plan.runs.values():
+            if run.config_hash not in self.estimates:
+                self.estimates[run.config_hash] = estimate.estimate_seconds(run.config, rates, sizes)
+        self.total = len(self.finished | set(plan.runs)) + sum(w.seeds for w in plan.pending)
+
+    def done(self, run: Any, reused: bool, seconds: float) -> str:
+        """Record one run's end; a line saying how many are done and about how long the rest will take."""
+        self.finished.add(run.config_hash)
+        guess = self.estimates.get(run.config_hash)
+        if not reused and guess:
+            self.actual, self.predicted = self.actual + seconds, self.predicted + guess
+        left = [self.estimates.get(h) for h in self.estimates if h not in self.finished]
+        known = [s for s in left if s]
+        scale = self.actual / self.predicted if self.predicted else 1.0
+        eta = sum(known) * scale / self.jobs
+        unknown = len(left) - len(known) + (self.total - len(self.estimates))
+        tail = f"about {estimate.human(eta)} left" + (f" (+ {unknown} runs with no measured rate)" if unknown else "")
+        return f"{len(self.finished)}/{self.total} runs done; {tail}"
