@@ -139,10 +139,14 @@ def pack_zip(src: Path, dest: Path, top: str | None = None, method: int = zipfil
     return dest
 
 
-def pack_tar(src: Path, dest: Path, compress: str = "", top: str | None = None) -> Path:
-    """``src``'s files in a tar (``compress``: "", gz, bz2 or xz); names start with ``./`` without ``top``."""
+def pack_tar(src: Path, dest: Path, compress: str = "", top: str | None = None, shuffle: int | None = None) -> Path:
+    """``src``'s files in a tar (``compress``: "", gz, bz2 or xz); names start with ``./`` without ``top``;
+    ``shuffle``: members in an order drawn with this seed, not sorted."""
+    files = _files(src)
+    if shuffle is not None:
+        np.random.default_rng(shuffle).shuffle(files)
     with tarfile.open(dest, f"w:{compress}") as tf:
-        for p in _files(src):
+        for p in files:
             rel = p.relative_to(src).as_posix()
             _add(tf, f"{top}/{rel}" if top else f"./{rel}", p.read_bytes())
     return dest

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import pickle
 import shutil
 import tarfile
@@ -20,7 +21,7 @@ import pytest
 import torch
 
 from audit.config import DataConfig
-from audit.data import DataError, detect_source, load_dataset
+from audit.data import DataError, detect_source, index_store, load_dataset, pipeline
 
 from .archive_trees import (
     ilsvrc_folder,
@@ -30,6 +31,7 @@ from .archive_trees import (
     pack_tar,
     pack_zip,
     snapshot,
+    tiny_folder,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
@@ -92,6 +94,54 @@ def test_ilsvrc_train_and_val_tars_in_a_folder(tmp_path, labels, compress):
     for r in rows:
         if r["split"] == "val":
             assert r["class"] == labels_of[Path(r["file"]).stem]
+
+
+def test_stream_order_is_not_item_order(tmp_path, monkeypatch):
+    """A compressed tar is read in its own member order: rows land where they belong, runs of CHUNK items
+    are packed once complete, so pixels, labels, bad files and statistics equal the folder's."""
+    monkeypatch.setattr(pipeline, "CHUNK", 4)  # many packing runs from a small set
+    src = imagefolder(tmp_path / "tree", train=6, val=3)
+    bad = src / "train" / "b" / "b_001.jpg"
+    bad.write_bytes(bad.read_bytes()[:30] + bytes(100))
+    archive = pack_tar(src, tmp_path / "tree.tar.gz", "gz", shuffle=1)
+    with tarfile.open(archive) as tf:
+        order = [m.name for m in tf.getmembers()]
+    assert order != sorted(order)
+    folder = _load(src, tmp_path / "c1", max_bad_fraction=0.1)
+    assert folder.bad_files == ["train/b/b_001.jpg"] and len(folder.train) == 17
+    _same(_load(archive, tmp_path / "c2", max_bad_fraction=0.1), folder)
+
+
+def _same_index(a, b) -> None:
+    assert (a.path, a.kind, a.names, a.nested, a.originals, a.small) == (b.path, b.kind, b.names, b.nested,
+                                                                           b.originals, b.small)
+    for col in ("sizes", "offsets", "aux", "method", "crc"):
+        assert np.array_equal(getattr(a, col), getattr(b, col)), col
+
+
+def test_archive_indexes_are_kept_in_the_cache(tmp_path, monkeypatch):
+    tars = ilsvrc_tars(ilsvrc_folder(tmp_path / "x"), tmp_path / "imagenet", compress="gz")
+    cache = tmp_path / "cache"
+    cfg = DataConfig(source="ilsvrc2012", path=str(tars))
+    first = load_dataset(cfg, cache, input_size=16)
+    saved = sorted(p.name.rsplit("-", 1)[0] for p in (cache / "archives").glob("*.npz"))
+    assert saved == ["ILSVRC2012_img_train.tar.gz", "ILSVRC2012_img_val.tar"]
+    built = {p: index_store.load_index(p) for p in (tars / "ILSVRC2012_img_train.tar.gz",
+                                                    tars / "ILSVRC2012_img_val.tar")}
+    tiny = pack_tar(tiny_folder(tmp_path / "tiny"), tmp_path / "tiny.tgz", "gz", top="tiny")  # small files kept
+    built[tiny] = index_store.load_index(tiny, cache / "archives")
+    assert "tiny/wnids.txt" in built[tiny].small
+    index_store.forget()
+    monkeypatch.setattr(index_store, "build_index", lambda path: pytest.fail(f"{path} indexed again"))
+    for path, index in built.items():
+        _same_index(index_store.load_index(path, cache / "archives"), index)
+    index_store.forget()
+    assert load_dataset(cfg, cache, input_size=16).fingerprint == first.fingerprint  # from the saved indexes
+    monkeypatch.undo()
+    os.utime(tars / "ILSVRC2012_img_val.tar", ns=(10**18, 10**18))  # a changed archive is indexed again
+    index_store.forget()
+    load_dataset(cfg, cache, input_size=16)
+    assert len(list((cache / "archives").glob("ILSVRC2012_img_val.tar-*.npz"))) == 2
 
 
 def test_a_train_tar_alone_says_how_to_pass_it(tmp_path):

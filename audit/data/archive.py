@@ -23,8 +23,9 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from audit.data.archive_index import READ_ERRORS, Index, guard, load_index, members, open_tar
+from audit.data.archive_index import READ_ERRORS, Index, guard, members, open_tar
 from audit.data.errors import DataError
+from audit.data.index_store import load_index
 from audit.data.tree import Batch, FolderTree, Reader, Tree, is_image, join, norm
 
 CIFAR_META = {"batches.meta": "data_batch_1", "meta": "train"}  # meta file → a batch beside it
@@ -203,8 +204,8 @@ class ZipReader(_IndexedReader):
         name_len, extra_len = struct.unpack("<HH", head[26:30])
         raw = self.file.read_at(int(ix.aux[i]), off + 30 + name_len + extra_len)
         if raw is not None and method == zipfile.ZIP_DEFLATED:
-            try:
-                raw = bytearray(zlib.decompress(raw, -15, max(size, 1)))
+            try:  # at most one byte more than the directory promises: a lying member is bad, not a memory hog
+                raw = bytearray(zlib.decompressobj(-15).decompress(raw, size + 1))
             except zlib.error:
                 return None
         if raw is None or len(raw) != size or zlib.crc32(raw) != int(ix.crc[i]):
@@ -300,10 +301,10 @@ def _shown(root: str) -> str:
     return f"{root}/" if root else "its top level"
 
 
-def archive_tree(path: Path, split: str | None = None) -> ArchiveTree:
+def archive_tree(path: Path, split: str | None = None, store: Path | None = None) -> ArchiveTree:
     """The archive rooted at its data set; ``split``: it is mounted as that split folder, and a single
-    top folder of that name is the split itself."""
-    index = load_index(path)
+    top folder of that name is the split itself. ``store``: where its index is kept (``index_store``)."""
+    index = load_index(path, store)
     if split is not None:
         lo, hi = index.span(split)
         return ArchiveTree(index, split if index.names and (lo, hi) == (0, len(index.names)) else "")

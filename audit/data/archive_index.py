@@ -10,14 +10,13 @@
 
 A tar that ends without its end-of-archive marker (truncated, or a damaged header that tarfile would
 silently stop at) is an error naming the last member read, never a quietly smaller data set. Indexes
-are memoised per (path, size, mtime) in the process: ``detect_source`` and ``load_dataset`` share one.
+are memoised and kept beside the cache by ``audit.data.index_store``.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
-import functools
 import io
 import lzma
 import tarfile
@@ -211,7 +210,8 @@ def _is_tar(path: Path) -> bool:
     return True
 
 
-def _build(path: Path) -> Index:
+def build_index(path: Path) -> Index:
+    """Read the archive's directory (zip) or headers (tar); DataError naming it if that fails."""
     with open(path, "rb") as fh:
         head = fh.read(8)
     nested: dict[str, str] = {}
@@ -229,15 +229,3 @@ def _build(path: Path) -> Index:
     cols = np.array([rows[n] for n in names], dtype=np.int64).reshape(-1, 5)
     return Index(path, kind, names, cols[:, 0].copy(), cols[:, 1].copy(), cols[:, 2].copy(), cols[:, 3].copy(),
                  cols[:, 4].copy(), nested, originals, small)
-
-
-@functools.lru_cache(maxsize=4)
-def _memo(path: str, size: int, mtime_ns: int) -> Index:
-    return _build(Path(path))
-
-
-def load_index(path: Path) -> Index:
-    """The archive's index (memoised while the file is unchanged); DataError naming it if unreadable."""
-    st = path.stat()
-    return _memo(str(path), st.st_size, st.st_mtime_ns)
-

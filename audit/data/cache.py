@@ -8,9 +8,10 @@ An entry is a folder ``<cache_dir>/<name>-S<S>-<fingerprint>/`` holding
 
 Why this way: decoding is the slow part (ImageFolder + PIL decodes every image every epoch); the
 fingerprint hashes the manifest (names, labels, byte sizes), S and the preprocessing version, so a
-changed file or subset gets a new entry, never a stale one. Builds are written into a temporary
-folder and renamed into place (an interrupted build leaves no half entry), under a file lock so
-concurrent runs build once and then share the same pages.
+changed file or subset gets a new entry, never a stale one. Names are relative to the data root, so
+a zip or tar read in place and the folder it was made from share one entry. Builds are written into
+a temporary folder and renamed into place (an interrupted build leaves no half entry), under a file
+lock so concurrent runs build once and then share the same pages.
 """
 
 from __future__ import annotations

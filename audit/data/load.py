@@ -39,11 +39,11 @@ LISTERS = {"imagefolder": list_imagefolder, "ilsvrc2012": list_ilsvrc2012, "tiny
            "cifar_python": list_cifar_python}
 
 
-def resolve_listing(cfg: DataConfig) -> Listing:
-    """The source's classes and items, before any subset."""
+def resolve_listing(cfg: DataConfig, cache_dir: Path | None = None) -> Listing:
+    """The source's classes and items, before any subset; archive indexes are kept in the cache."""
     if cfg.source == "synthetic":
         return list_synthetic(cfg.synthetic)
-    return LISTERS[cfg.source](open_tree(cfg.path))
+    return LISTERS[cfg.source](open_tree(cfg.path, Path(cache_dir) / "archives" if cache_dir else None))
 
 
 def load_dataset(cfg: DataConfig, cache_dir: Path, input_size: int | None = None) -> Dataset:
@@ -53,7 +53,7 @@ def load_dataset(cfg: DataConfig, cache_dir: Path, input_size: int | None = None
     nor ``data.crop`` does (rules in ``audit.data.dataset``).
     """
     size = stored_size(cfg, input_size)
-    listing = apply_subset(resolve_listing(cfg), cfg)
+    listing = apply_subset(resolve_listing(cfg, cache_dir), cfg)
     entry = open_or_build(listing, size, Path(cache_dir), cfg.max_bad_fraction)
     classes = list(entry.meta["classes"])
     return Dataset(

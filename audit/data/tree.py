@@ -248,8 +248,9 @@ def mount_archives(root: Path, open_archive: Callable[[Path, str], Tree]) -> dic
     return mounts
 
 
-def open_tree(path: str | os.PathLike[str] | None) -> Tree:
-    """``--data``: a folder (split archives inside it mounted) or an archive, rooted at its data set."""
+def open_tree(path: str | os.PathLike[str] | None, index_store: Path | None = None) -> Tree:
+    """``--data``: a folder (split archives inside it mounted) or an archive, rooted at its data set;
+    ``index_store``: where archive indexes are kept between processes (``audit.data.index_store``)."""
     from audit.data.archive import archive_tree  # the archive module imports this one
 
     if not path:
@@ -258,7 +259,7 @@ def open_tree(path: str | os.PathLike[str] | None) -> Tree:
     if not p.exists():
         raise DataError(f"{p}: data path does not exist")
     if p.is_dir():
-        return FolderTree(p, mount_archives(p, archive_tree))
+        return FolderTree(p, mount_archives(p, partial(archive_tree, store=index_store)))
     if p.is_file():
-        return archive_tree(p)
+        return archive_tree(p, store=index_store)
     raise DataError(f"{p}: data path is neither a folder nor an archive")
