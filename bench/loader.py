@@ -42,9 +42,11 @@ sys.path.insert(0, str(REPO))
 
 from audit.config import DataConfig  # noqa: E402
 from audit.data import Augmenter, detect_source, load_dataset  # noqa: E402
+from audit.data.archive_index import build_index  # noqa: E402
 from audit.data.load import resolve_listing  # noqa: E402
 from audit.data.sources import Listing  # noqa: E402
 from audit.data.subset import apply_subset  # noqa: E402
+from audit.data.tree import open_tree  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 THROUGHPUT_HEADER = ("| data | S → C | batch | images | cached img/s | ImageFolder img/s | ratio | cache build |\n"
@@ -141,6 +143,19 @@ def extract_subset(listing: Listing, dest: Path) -> Path:
     return dest
 
 
+def read_seconds(path: Path, names: list[str], repeats: int) -> float:
+    """Best time to read every image's bytes from ``path`` as the cache builder does, without decoding."""
+    tree = open_tree(path)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with tree.reader() as reader:
+            for _, load in reader.batches(names, 256):
+                assert all(b is not None for b in load())
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def pack_tar(folder: Path, dest: Path, mode: str) -> Path:
     import tarfile
 
@@ -165,7 +180,8 @@ def archive_rows(archive: Path, tmp: Path, args: argparse.Namespace) -> tuple[st
     sources = {"folder (extracted)": folder, f"{archive.suffix[1:]}, in place": archive,
                "tar": pack_tar(folder, tmp / f"{folder.name}.tar", "w"),
                "tar.gz": pack_tar(folder, tmp / f"{folder.name}.tar.gz", "w:gz")}
-    n = sum(len(listing.items[s]) for s in ("train", "val"))
+    names = [it.name for s in ("train", "val") for it in listing.items[s]]
+    n = len(names)
     rows, fingerprints = [], set()
     for i, (label, path) in enumerate(sources.items()):
         c = cfg.model_copy(update={"path": str(path)})
@@ -180,18 +196,28 @@ def archive_rows(archive: Path, tmp: Path, args: argparse.Namespace) -> tuple[st
         fingerprints.add(ds.fingerprint)
         mb = path.stat().st_size / 1e6 if path.is_file() else sum(
             f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
-        rows.append(f"| {label} | {mb:.1f} MB | {wall - build:.2f} s | {build:.2f} s | {n / build:,.0f} | "
-                    f"`{ds.fingerprint}` |")
-        print(f"{label}: listing {wall - build:.2f} s, build {build:.2f} s ({n / build:,.0f} img/s), {ds.fingerprint}")
+        index = "—"
+        if path.is_file():  # parsing the archive's directory or headers, once per archive and cache folder
+            t0 = time.perf_counter()
+            members = len(build_index(path).names)
+            index = f"{time.perf_counter() - t0:.2f} s ({members:,} members)"
+        read = read_seconds(path, names, max(3, args.repeats)) / n * 1e6
+        rows.append(f"| {label} | {mb:.1f} MB | {index} | {wall - build:.2f} s | {read:.0f} µs | {build:.2f} s | "
+                    f"{n / build:,.0f} | `{ds.fingerprint}` |")
+        print(f"{label}: index {index}, listing {wall - build:.2f} s, read {read:.0f} us/image, build {build:.2f} s "
+              f"({n / build:,.0f} img/s), {ds.fingerprint}")
     if len(fingerprints) != 1:
         raise SystemExit(f"fingerprints differ between the folder and its archives: {sorted(fingerprints)}")
     what = "all images" if args.all else (f"{args.classes} classes × {args.per_class} train + {args.val_per_class} "
                                          "val images")
     table = (f"Cache built from `{archive.name}` ({source}, {what}: {n} images at {args.size} px) and from the same "
              f"images extracted ({extract_s:.1f} s, not counted) and packed again; best of {args.repeats} builds "
-             "into a fresh cache each, warm page cache. Listing: opening the source and listing its members; "
-             "build: reading, decoding, resizing, writing the cache.\n\n"
-             "| source | size | listing | cache build | decode img/s | fingerprint |\n|---|---:|---:|---:|---:|---|\n"
+             "into a fresh cache each, warm page cache. Index: reading the archive's directory or headers (kept in "
+             "the cache folder, so once per archive); listing: the layout's classes and items, the index in memory; "
+             "read: one image's bytes as the builder reads them (one thread, no decoding, best of 3); build: "
+             "reading, decoding, resizing, writing the cache (worker threads).\n\n"
+             "| source | size | index | listing | read / image | cache build | build img/s | fingerprint |\n"
+             "|---|---:|---:|---:|---:|---:|---:|---|\n"
              + "\n".join(rows))
     name = f"{archive.name} subset, extracted" if not args.all else f"{archive.name}, extracted"
     return table, throughput_row(name, folder, cfg.model_copy(update={"path": str(folder)}), tmp / "cache-0-0", args)
