@@ -83,8 +83,8 @@ def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def ilsvrc_tars(folder: Path, out: Path, labels: str = "csv-beside", compress: str = "") -> Path:
     """``out/ILSVRC2012_img_train.tar[.gz]`` of per-class tars and ``out/ILSVRC2012_img_val.tar`` from an
-    ``ilsvrc_folder``; ``labels``: csv-beside (LOC_val_solution.csv beside the tars) or txt-inside
-    (val_labels.txt inside the val tar)."""
+    ``ilsvrc_folder``; ``labels``: csv-beside (LOC_val_solution.csv and LOC_synset_mapping.txt beside
+    the tars), txt-inside (val_labels.txt inside the val tar) or none."""
     out.mkdir(parents=True, exist_ok=True)
     suffix = f".{compress}" if compress else ""
     with tarfile.open(out / f"ILSVRC2012_img_train.tar{suffix}", f"w:{compress}") as outer:
@@ -101,8 +101,30 @@ def ilsvrc_tars(folder: Path, out: Path, labels: str = "csv-beside", compress: s
             _add(val, "val_labels.txt", val_labels_txt(folder).encode())
     if labels == "csv-beside":
         _write(out / "LOC_val_solution.csv", (folder / "LOC_val_solution.csv").read_bytes())
-    _write(out / "LOC_synset_mapping.txt", (folder / "LOC_synset_mapping.txt").read_bytes())
+    if labels != "none":
+        _write(out / "LOC_synset_mapping.txt", (folder / "LOC_synset_mapping.txt").read_bytes())
     return out
+
+
+def devkit_tarball(folder: Path, out: Path) -> Path:
+    """``out/ILSVRC2012_devkit_t12.tar.gz`` for an ``ilsvrc_folder``'s val set, as the devkit has it:
+    data/ILSVRC2012_validation_ground_truth.txt (one ILSVRC2012_ID per val file, in file order) and
+    data/meta.mat, whose IDs are deliberately not in wnid order and which lists a non-leaf synset too."""
+    from scipy.io import savemat
+
+    labels = dict(ln.split(",")[0:2] for ln in (folder / "LOC_val_solution.csv").read_text().splitlines()[1:])
+    wnids = sorted({v.split()[0] for v in labels.values()}, reverse=True)
+    ids = {w: i + 1 for i, w in enumerate(wnids)}
+    gt = "".join(f"{ids[labels[stem].split()[0]]}\n" for stem in sorted(labels))
+    rows = [(ids[w], w, WORDS[w], 0) for w in wnids] + [(len(wnids) + 1, "n00001740", "entity", 3)]
+    synsets = np.array(rows, dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("num_children", "O")])
+    mat = io.BytesIO()
+    savemat(mat, {"synsets": synsets})
+    with tarfile.open(out / "ILSVRC2012_devkit_t12.tar.gz", "w:gz") as tf:
+        _add(tf, "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt", gt.encode())
+        _add(tf, "ILSVRC2012_devkit_t12/data/meta.mat", mat.getvalue())
+        _add(tf, "ILSVRC2012_devkit_t12/readme.txt", b"the devkit")
+    return out / "ILSVRC2012_devkit_t12.tar.gz"
 
 
 def tiny_folder(root: Path, wnids=("n01443537", "n01440764", "n01484850"), train: int = 3, val: int = 2,

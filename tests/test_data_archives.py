@@ -24,6 +24,7 @@ from audit.config import DataConfig
 from audit.data import DataError, detect_source, index_store, load_dataset, pipeline
 
 from .archive_trees import (
+    devkit_tarball,
     ilsvrc_folder,
     ilsvrc_tars,
     imagefolder,
@@ -94,6 +95,21 @@ def test_ilsvrc_train_and_val_tars_in_a_folder(tmp_path, labels, compress):
     for r in rows:
         if r["split"] == "val":
             assert r["class"] == labels_of[Path(r["file"]).stem]
+
+
+def test_imagenet_as_downloaded_train_val_and_devkit_tarballs(tmp_path):
+    """The three files image-net.org hands out, side by side in one folder; labels from the devkit."""
+    pytest.importorskip("scipy.io")
+    src = ilsvrc_folder(tmp_path / "extracted")
+    tars = ilsvrc_tars(src, tmp_path / "imagenet", labels="none")
+    devkit_tarball(src, tars)
+    assert sorted(p.name for p in tars.iterdir()) == ["ILSVRC2012_devkit_t12.tar.gz", "ILSVRC2012_img_train.tar",
+                                                      "ILSVRC2012_img_val.tar"]
+    before = snapshot(tmp_path, tmp_path / "cache")
+    got = _load(tars, tmp_path / "cache")
+    assert snapshot(tmp_path, tmp_path / "cache") == before
+    _same(got, _load(src, tmp_path / "cache-folder"))  # the same labels as the extracted folder's CSV
+    assert got.class_names["n01484850"] == "great white shark"  # from meta.mat
 
 
 def test_stream_order_is_not_item_order(tmp_path, monkeypatch):
@@ -293,7 +309,7 @@ def test_two_data_sets_in_one_archive(tmp_path):
 def test_two_split_archives_in_one_folder(tmp_path):
     tars = ilsvrc_tars(ilsvrc_folder(tmp_path / "x"), tmp_path / "imagenet")
     (tars / "imagenet_train.zip").write_bytes(b"")
-    with pytest.raises(DataError, match="two archives could be the train split"):
+    with pytest.raises(DataError, match="two archives could be the train folder: ILSVRC2012_img_train.tar, imagenet_train.zip"):
         detect_source(str(tars))
 
 

@@ -301,13 +301,13 @@ def _shown(root: str) -> str:
     return f"{root}/" if root else "its top level"
 
 
-def archive_tree(path: Path, split: str | None = None, store: Path | None = None) -> ArchiveTree:
-    """The archive rooted at its data set; ``split``: it is mounted as that split folder, and a single
-    top folder of that name is the split itself. ``store``: where its index is kept (``index_store``)."""
+def archive_tree(path: Path, mount: str | None = None, store: Path | None = None) -> ArchiveTree:
+    """The archive rooted at its data set; ``mount``: it stands for the folder of that name, and a single
+    top folder of that name is that folder itself. ``store``: where its index is kept (``index_store``)."""
     index = load_index(path, store)
-    if split is not None:
-        lo, hi = index.span(split)
-        return ArchiveTree(index, split if index.names and (lo, hi) == (0, len(index.names)) else "")
+    if mount is not None:
+        lo, hi = index.span(mount)
+        return ArchiveTree(index, mount if index.names and (lo, hi) == (0, len(index.names)) else "")
     trains, cifar = data_roots(index)
     roots = sorted(set(trains) | set(cifar))
     if len(roots) > 1 or set(trains) & set(cifar):

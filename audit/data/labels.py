@@ -17,8 +17,9 @@ these are its own folders, then the folder it sits in):
 A val image without a label is an error, and so is a label (in 1 or 2) for an image that is not
 there: the val set would be silently incomplete.
 
-Class names: ``LOC_synset_mapping.txt`` (``wnid words``) or ``words.txt`` (``wnid<TAB>words``, Tiny
-ImageNet's and WordNet's), found the same way; classes without one keep their folder name.
+Class names: ``LOC_synset_mapping.txt`` (``wnid words``), ``words.txt`` (``wnid<TAB>words``, Tiny
+ImageNet's and WordNet's) or the devkit's ``meta.mat``, found the same way; classes without one keep
+their folder name.
 """
 
 from __future__ import annotations
@@ -139,17 +140,31 @@ def val_wnids(tree: Tree, files: list[str]) -> list[str]:
                     f"val_labels.txt or {GROUND_TRUTH} in {', '.join(tree.describe(d) for d in dirs)}")
 
 
+def _meta_words(tree: Tree, rel: str) -> dict[str, str]:
+    try:
+        from scipy.io import loadmat  # optional: only needed for the devkit's meta.mat
+    except ImportError:
+        return {}
+    synsets = loadmat(io.BytesIO(tree.read_bytes(rel)), squeeze_me=True)["synsets"]
+    return {str(s["WNID"]): str(s["words"]) for s in synsets}
+
+
+def _names_file(tree: Tree, rel: str) -> dict[str, str]:
+    known: dict[str, str] = {}
+    for line in tree.read_text(rel).splitlines():
+        wnid, _, words = line.strip().partition("\t" if "\t" in line else " ")
+        if wnid and words.strip():
+            known[wnid] = words.strip()
+    return known
+
+
 def class_names(tree: Tree, classes: list[str], dirs: list[str] | None = None) -> dict[str, str]:
-    """{class: readable name} for the classes a names file knows."""
+    """{class: readable name} for the classes a names file (or the devkit's meta.mat) knows."""
     dirs = search_dirs(tree) if dirs is None else dirs
-    for name in ("LOC_synset_mapping.txt", "words.txt"):
+    for name, read in (("LOC_synset_mapping.txt", _names_file), ("words.txt", _names_file),
+                       ("meta.mat", _meta_words)):
         rel = find(tree, name, dirs)
-        if rel is None:
-            continue
-        known: dict[str, str] = {}
-        for line in tree.read_text(rel).splitlines():
-            wnid, _, words = line.strip().partition("\t" if "\t" in line else " ")
-            if wnid and words.strip():
-                known[wnid] = words.strip()
-        return {c: known[c] for c in classes if c in known}
+        if rel is not None:
+            known = read(tree, rel)
+            return {c: known[c] for c in classes if c in known}
     return {}

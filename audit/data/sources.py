@@ -13,7 +13,8 @@ images give the same manifest, and the same fingerprint, from a folder or from a
   (``audit.data.labels``). Val images whose wnid has no ``train/`` folder are dropped with a warning
   (a train subset with the full val set); val images without a label are an error. As distributed,
   ``ILSVRC2012_img_train.tar`` (a tar of per-class tars) and ``ILSVRC2012_img_val.tar`` (a flat tar)
-  are read in place from the folder that holds them both and the labels file.
+  are read in place from the folder that holds them both and the val labels: a labels file beside
+  them or inside the val tar, or ``ILSVRC2012_devkit_t12.tar.gz`` (its ground truth and meta.mat).
 - ``tiny_imagenet``: ``audit.data.tiny``; ``cifar_python``: ``audit.data.cifar``.
 """
 

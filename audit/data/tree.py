@@ -6,8 +6,9 @@ should not care which. Paths are POSIX strings relative to the data root (``""``
 ``..`` reaches above it, which label searches use (Kaggle keeps its CSV three levels up).
 
 - ``FolderTree``: a folder on disk. A split folder that is missing may be an archive beside the others
-  (``mount_archives``): ``ILSVRC2012_img_train.tar`` (a tar of per-class tars) and
-  ``ILSVRC2012_img_val.tar`` (a flat tar of JPEGs) in one folder read as ``train/`` and ``val/``.
+  (``mount_archives``): ImageNet as downloaded, ``ILSVRC2012_img_train.tar`` (a tar of per-class
+  tars), ``ILSVRC2012_img_val.tar`` (a flat tar of JPEGs) and ``ILSVRC2012_devkit_t12.tar.gz`` in one
+  folder, read as ``train/``, ``val/`` and ``ILSVRC2012_devkit_t12/``.
 - ``Reader``: bytes of many members for the cache builder, by offset from worker threads (folders,
   zips, plain tars) or in one sequential pass (compressed tars).
 """
@@ -231,20 +232,24 @@ class _FolderReader(Reader):
                 yield [idx[p] for p in pos], load
 
 
+DEVKIT = "ILSVRC2012_devkit_t12"
+
+
 def mount_archives(root: Path, open_archive: Callable[[Path, str], Tree]) -> dict[str, Tree]:
-    """Archives in ``root`` that stand for a missing ``train/`` or ``val/`` folder: a file named
-    ``train.<ext>`` or ``<anything>_train.<ext>`` (``-`` and ``.`` also separate), the same for val."""
+    """Archives in ``root`` that stand for a missing folder: ``train/`` from a file named ``train.<ext>``
+    or ``<anything>_train.<ext>`` (``-`` and ``.`` also separate), ``val/`` the same way, and
+    ``ILSVRC2012_devkit_t12/`` (the val ground truth) from ``ILSVRC2012_devkit_t12.tar.gz``."""
     files = [e.name for e in os.scandir(root) if e.is_file() and not e.name.startswith(".")]
     mounts: dict[str, Tree] = {}
-    for split in ("train", "val"):
-        if (root / split).is_dir():
+    for folder, pattern in (("train", r"(^|[_.-])train"), ("val", r"(^|[_.-])val"), (DEVKIT, f"^{DEVKIT}")):
+        if (root / folder).is_dir():
             continue
-        found = sorted(f for f in files if re.search(rf"(^|[_.-]){split}{ARCHIVE_RE}", f, re.IGNORECASE))
+        found = sorted(f for f in files if re.search(pattern + ARCHIVE_RE, f, re.IGNORECASE))
         if len(found) > 1:
-            raise DataError(f"{root}: two archives could be the {split} split: {', '.join(found)} "
-                            f"(keep one, or extract it to {split}/)")
+            raise DataError(f"{root}: two archives could be the {folder} folder: {', '.join(found)} "
+                            f"(keep one, or extract it to {folder}/)")
         if found:
-            mounts[split] = open_archive(root / found[0], split)
+            mounts[folder] = open_archive(root / found[0], folder)
     return mounts
 
 
