@@ -309,8 +309,9 @@ def test_two_data_sets_in_one_archive(tmp_path):
 def test_two_split_archives_in_one_folder(tmp_path):
     tars = ilsvrc_tars(ilsvrc_folder(tmp_path / "x"), tmp_path / "imagenet")
     (tars / "imagenet_train.zip").write_bytes(b"")
-    with pytest.raises(DataError, match="two archives could be the train folder: ILSVRC2012_img_train.tar, imagenet_train.zip"):
+    with pytest.raises(DataError, match="two archives could be the train folder") as err:
         detect_source(str(tars))
+    assert "ILSVRC2012_img_train.tar, imagenet_train.zip" in str(err.value)
 
 
 def test_not_an_archive(tmp_path):

@@ -91,7 +91,7 @@ class ArchiveTree(Tree):
 
     def read_many(self, rels: list[str]) -> list[bytes]:
         out: list[bytes | None] = [None] * len(rels)
-        inside: list[int] = []
+        inside: dict[int, str] = {}  # position → member path
         for i, rel in enumerate(rels):
             beside, p = self._locate(rel)
             if beside:
@@ -99,11 +99,11 @@ class ArchiveTree(Tree):
             elif p in self.index.small:
                 out[i] = self.index.small[p]
             else:
-                inside.append(i)
+                inside[i] = p
         if inside:
-            with self.reader() as reader:
+            with self._reader("") as reader:
                 got: list[bytearray | None] = [None] * len(inside)
-                for pos, load in reader.batches([rels[i] for i in inside], len(inside)):
+                for pos, load in reader.batches(list(inside.values()), len(inside)):
                     for k, b in zip(pos, load(), strict=True):
                         got[k] = b
             for i, b in zip(inside, got, strict=True):
@@ -121,10 +121,13 @@ class ArchiveTree(Tree):
         tail = "/" if self.index.find(p) is None and self.is_dir(rel) else ""
         return f"{self.index.path}:{self.index.member(p)}{tail}"
 
+    def reader(self) -> contextlib.AbstractContextManager[Reader]:
+        return self._reader(self.prefix)
+
     @contextlib.contextmanager
-    def reader(self) -> Iterator[Reader]:
+    def _reader(self, prefix: str) -> Iterator[Reader]:
         kind = {"zip": ZipReader, "tar": TarReader, "stream": StreamReader}[self.index.kind]
-        r = kind(self.index, self.prefix)
+        r = kind(self.index, prefix)
         try:
             yield r
         finally:
