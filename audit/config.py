@@ -67,7 +67,7 @@ class SyntheticConfig(_Frozen):
 class DataConfig(_Frozen):
     """Where images come from, which subset, and the paper's preprocessing (DESIGN.md §4)."""
 
-    source: Literal["synthetic", "imagefolder", "ilsvrc2012", "cifar_python"] = "synthetic"
+    source: Literal["synthetic", "imagefolder", "ilsvrc2012", "tiny_imagenet", "cifar_python"] = "synthetic"
     path: str | None = None
     synthetic: SyntheticConfig = SyntheticConfig()
     classes: int | list[str] | None = Field(None, description="a number of classes, or their names/wnids")

@@ -5,8 +5,10 @@ batch augmentation on tensors.
     aug = Augmenter(cfg.data, data, cfg.model.input_size)
     x = aug.train_batch(data.train.x[idx], generator)      # float32 [B, 3, C, C]
 
-Stored size S and crop C: see ``audit.data.dataset``; layouts: ``audit.data.sources`` and
-``audit.data.cifar``; the embedded default: ``audit.data.synthetic``; the cache: ``audit.data.cache``.
+Stored size S and crop C: see ``audit.data.dataset``; layouts: ``audit.data.sources``,
+``audit.data.tiny`` and ``audit.data.cifar``, each read from a folder or in place from a zip or tar
+(``audit.data.tree``, ``audit.data.archive``); val label files: ``audit.data.labels``; the embedded
+default: ``audit.data.synthetic``; the cache: ``audit.data.cache`` (built by ``audit.data.pipeline``).
 """
 
 from audit.data.augment import Augmenter

@@ -8,9 +8,10 @@ An entry is a folder ``<cache_dir>/<name>-S<S>-<fingerprint>/`` holding
 
 Why this way: decoding is the slow part (ImageFolder + PIL decodes every image every epoch); the
 fingerprint hashes the manifest (names, labels, byte sizes), S and the preprocessing version, so a
-changed file or subset gets a new entry, never a stale one. Builds are written into a temporary
-folder and renamed into place (an interrupted build leaves no half entry), under a file lock so
-concurrent runs build once and then share the same pages.
+changed file or subset gets a new entry, never a stale one. Names are relative to the data root, so
+a zip or tar read in place and the folder it was made from share one entry. Builds are written into
+a temporary folder and renamed into place (an interrupted build leaves no half entry), under a file
+lock so concurrent runs build once and then share the same pages.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,15 +35,14 @@ import numpy as np
 import torch
 
 from audit.data.errors import DataError
-from audit.data.preprocess import preprocess_files, resize_centre_crop
-from audit.data.sources import SPLITS, Item, Listing
+from audit.data.pipeline import write_split
+from audit.data.sources import SPLITS, Listing
 from audit.data.stats import StatsAccumulator
 from audit.data.threads import single_thread
 
 log = logging.getLogger(__name__)
 
 PREPROCESS_VERSION = 1
-CHUNK = 256  # images per decode task
 
 
 def manifest_csv(listing: Listing) -> str:
@@ -127,60 +126,14 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
-def _chunks(listing: Listing, items: list[Item], size: int) -> Iterator[tuple[torch.Tensor, list[int]]]:
-    """(uint8 images, indices into the chunk of bad items), chunk by chunk, in order."""
-    if listing.arrays is not None:
-        pixels = listing.arrays()
-        for start in range(0, len(items), CHUNK):
-            idx = [it.index for it in items[start:start + CHUNK]]
-            yield resize_centre_crop(torch.from_numpy(np.ascontiguousarray(pixels[idx])), size), []
-        return
-    assert listing.root is not None
-    root = listing.root
-    workers = max(1, min(8, os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        pending: list[Future] = []
-        for start in range(0, len(items), CHUNK):
-            paths = [root / it.name for it in items[start:start + CHUNK]]
-            pending.append(pool.submit(preprocess_files, paths, size))
-            if len(pending) >= 2 * workers:
-                yield pending.pop(0).result()
-        while pending:
-            yield pending.pop(0).result()
-
-
-def _build_split(listing: Listing, split: str, size: int, tmp: Path, advance: Callable[[int], None],
-                 acc: StatsAccumulator | None) -> tuple[np.ndarray, list[str]]:
-    items = listing.items[split]
-    path = tmp / f"{split}_x.u8"
-    out = np.memmap(path, dtype=np.uint8, mode="w+", shape=(len(items), 3, size, size))
-    labels, bad = [], []
-    cursor = start = 0
-    for x, bad_idx in _chunks(listing, items, size):
-        chunk_items = items[start:start + len(x) + len(bad_idx)]
-        start += len(chunk_items)
-        bad += [chunk_items[i].name for i in bad_idx]
-        skip = set(bad_idx)
-        labels += [it.label for i, it in enumerate(chunk_items) if i not in skip]
-        out[cursor:cursor + len(x)] = x.numpy()
-        cursor += len(x)
-        if acc is not None:
-            acc.update(x)
-        advance(len(chunk_items))
-    out.flush()
-    del out
-    os.truncate(path, cursor * 3 * size * size)  # bad files leave no holes: good images are packed
-    return np.asarray(labels, dtype=np.int64), bad
-
-
 def _check_bad(listing: Listing, split: str, bad: list[str], n_good: int, max_bad: float,
                log_path: Path) -> None:
     total = len(listing.items[split])
     if n_good and len(bad) <= max_bad * total:
         return
     log_path.write_text("".join(f"{split}\t{b}\n" for b in bad))
-    where = listing.root or listing.name
-    raise DataError(f"{where}: {len(bad)} of {total} {split} images are unreadable (more than "
+    first = f" (first: {listing.tree.describe(bad[0]) if listing.tree else bad[0]})" if bad else ""
+    raise DataError(f"{listing.where}: {len(bad)} of {total} {split} images are unreadable{first} (more than "
                     f"data.max_bad_fraction = {max_bad:g}); they are listed in {log_path}")
 
 
@@ -196,8 +149,8 @@ def _build(listing: Listing, size: int, entry: Path, fp: str, manifest: str, max
         log.info("building the image cache %s (%d images at %dpx)", entry, total, size)
         with single_thread(), _progress(total, f"caching {listing.name} at {size}px") as advance:
             for split in SPLITS:
-                labels, bad = _build_split(listing, split, size, tmp, advance,
-                                           acc if split == "train" else None)
+                labels, bad = write_split(listing, listing.items[split], size, tmp / f"{split}_x.u8", advance,
+                                          acc if split == "train" else None)
                 _check_bad(listing, split, bad, len(labels), max_bad,
                            entry.parent / f"{entry.name}.bad_files.log")
                 np.save(tmp / f"{split}_y.npy", labels)
@@ -207,7 +160,7 @@ def _build(listing: Listing, size: int, entry: Path, fp: str, manifest: str, max
         (tmp / "manifest.csv").write_text(manifest)
         (tmp / "bad_files.log").write_text("".join(b + "\n" for b in bad_all))
         meta = {"version": PREPROCESS_VERSION, "name": listing.name, "source": listing.source,
-                "root": str(listing.root) if listing.root else None, "classes": listing.classes,
+                "root": listing.where if listing.root else None, "classes": listing.classes,
                 "size": size, "counts": counts, "bad_files": [b.split("\t", 1)[1] for b in bad_all],
                 "fingerprint": fp, "notes": listing.notes,
                 "build_seconds": round(time.perf_counter() - t0, 2)}
@@ -216,7 +169,7 @@ def _build(listing: Listing, size: int, entry: Path, fp: str, manifest: str, max
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if bad_all:
-        log.warning("%s: skipped %d unreadable images (listed in %s)", listing.root, len(bad_all),
+        log.warning("%s: skipped %d unreadable images (listed in %s)", listing.where, len(bad_all),
                     entry / "bad_files.log")
 
 

@@ -1,41 +1,49 @@
-"""``load_dataset``: config → listing → subset → cache entry → ``Dataset``, the one entry point."""
+"""``load_dataset``: config → listing → subset → cache entry → ``Dataset``, the one entry point.
+
+``data.path`` is a folder or an archive read in place (``audit.data.tree``, ``audit.data.archive``).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from audit.config import DataConfig
 from audit.data.cache import open_or_build
-from audit.data.cifar import LAYOUTS, list_cifar_python
+from audit.data.cifar import cifar_folder, list_cifar_python
 from audit.data.dataset import Dataset, Split, stored_size
-from audit.data.sources import Listing, existing_dir, is_image, list_ilsvrc2012, list_imagefolder
+from audit.data.sources import Listing, list_ilsvrc2012, list_imagefolder
 from audit.data.subset import apply_subset
 from audit.data.synthetic import list_synthetic
+from audit.data.tiny import is_tiny_imagenet, list_tiny_imagenet
+from audit.data.tree import Tree, is_image, open_tree
 
 
-def detect_source(path: str) -> str:
-    """The layout of a data folder, for ``--data PATH``: cifar_python (python batches), ilsvrc2012
+def detect_layout(tree: Tree) -> str:
+    """cifar_python (python batches), tiny_imagenet (wnids.txt, val/val_annotations.txt), ilsvrc2012
     (train/ plus a flat val/ of images) or imagefolder (anything else; it reports what it misses)."""
-    root = existing_dir(path)
-    for folder, layout in LAYOUTS.items():
-        if (root / layout[2]).is_file() or (root / folder / layout[2]).is_file():
-            return "cifar_python"
-    val = root / "val"
-    if (root / "train").is_dir() and val.is_dir() and any(is_image(e.name) for e in os.scandir(val)):
+    if cifar_folder(tree) is not None:
+        return "cifar_python"
+    if is_tiny_imagenet(tree):
+        return "tiny_imagenet"
+    if tree.is_dir("train") and tree.is_dir("val") and any(is_image(f) for f, _ in tree.scan("val")[1]):
         return "ilsvrc2012"
     return "imagefolder"
 
 
-def resolve_listing(cfg: DataConfig) -> Listing:
-    """The source's classes and items, before any subset."""
+def detect_source(path: str) -> str:
+    """The layout of ``--data PATH``: a folder, a zip or a tar (compressed or not), read in place."""
+    return detect_layout(open_tree(path))
+
+
+LISTERS = {"imagefolder": list_imagefolder, "ilsvrc2012": list_ilsvrc2012, "tiny_imagenet": list_tiny_imagenet,
+           "cifar_python": list_cifar_python}
+
+
+def resolve_listing(cfg: DataConfig, cache_dir: Path | None = None) -> Listing:
+    """The source's classes and items, before any subset; archive indexes are kept in the cache."""
     if cfg.source == "synthetic":
         return list_synthetic(cfg.synthetic)
-    if cfg.source == "imagefolder":
-        return list_imagefolder(cfg.path)
-    if cfg.source == "ilsvrc2012":
-        return list_ilsvrc2012(cfg.path)
-    return list_cifar_python(cfg.path)
+    return LISTERS[cfg.source](open_tree(cfg.path, Path(cache_dir) / "archives" if cache_dir else None))
 
 
 def load_dataset(cfg: DataConfig, cache_dir: Path, input_size: int | None = None) -> Dataset:
@@ -45,13 +53,14 @@ def load_dataset(cfg: DataConfig, cache_dir: Path, input_size: int | None = None
     nor ``data.crop`` does (rules in ``audit.data.dataset``).
     """
     size = stored_size(cfg, input_size)
-    listing = apply_subset(resolve_listing(cfg), cfg)
+    listing = apply_subset(resolve_listing(cfg, cache_dir), cfg)
     entry = open_or_build(listing, size, Path(cache_dir), cfg.max_bad_fraction)
+    classes = list(entry.meta["classes"])
     return Dataset(
         name=listing.name,
         train=Split(entry.x["train"], entry.y["train"]),
         val=Split(entry.x["val"], entry.y["val"]),
-        classes=list(entry.meta["classes"]),
+        classes=classes,
         fingerprint=entry.meta["fingerprint"],
         manifest_path=entry.path / "manifest.csv",
         bad_files=list(entry.meta["bad_files"]),
@@ -60,4 +69,5 @@ def load_dataset(cfg: DataConfig, cache_dir: Path, input_size: int | None = None
         pca_eigvals=entry.stats["pca_eigvals"],
         pca_eigvecs=entry.stats["pca_eigvecs"],
         cache_dir=entry.path,
+        class_names={c: listing.class_names.get(c, c) for c in classes},
     )

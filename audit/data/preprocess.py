@@ -86,7 +86,12 @@ def decode_images(bufs: list[bytearray | None]) -> list[torch.Tensor | None]:
 
 def preprocess_files(paths: list[Path], size: int) -> tuple[torch.Tensor, list[int]]:
     """(uint8 [k,3,S,S] of the readable files in order, indices of the bad ones)."""
-    images = decode_images([read_bytes(p) for p in paths])
+    return preprocess_buffers([read_bytes(p) for p in paths], size)
+
+
+def preprocess_buffers(bufs: list[bytearray | None], size: int) -> tuple[torch.Tensor, list[int]]:
+    """(uint8 [k,3,S,S] of the decodable buffers in order, indices of the bad ones: None or undecodable)."""
+    images = decode_images(bufs)
     bad = [i for i, img in enumerate(images) if img is None]
     good = [img for img in images if img is not None]
     if not good:

@@ -61,7 +61,7 @@ def apply_subset(listing: Listing, cfg: DataConfig) -> Listing:
     """The listing restricted to the configured classes and images per class, relabelled."""
     if cfg.classes is None and cfg.images_per_class is None and cfg.val_images_per_class is None:
         return listing
-    where = str(listing.root) if listing.root else listing.name
+    where = listing.where
     names = choose_classes(listing.classes, cfg.classes, cfg.subset_seed, where)
     new_label = {listing.classes.index(c): i for i, c in enumerate(names)}
     items: dict[str, list[Item]] = {}
