@@ -264,6 +264,9 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
             console.print(f"  waiting  {run.config_hash}  {label}  ({outcome.detail}; trying the others first)")
             return
         took = time.perf_counter() - clock[run.config_hash]
+        line = progress.done(run, outcome.status == "reused", took)
+        if line is None:
+            return
         if outcome.status == "reused":
             console.print(f"  reused   {run.config_hash}  {label}  (MLflow run {outcome.run_id}, {outcome.detail})")
         else:
@@ -271,7 +274,7 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
             console.print(f"  {outcome.status:<8} {run.config_hash}  {label}  {took:.1f}s{note}")
             if outcome.status == "failed":
                 console.print(f"    {outcome.detail.strip().splitlines()[-1]}")
-        console.print(f"  [{progress.done(run, outcome.status == 'reused', took)}]")
+        console.print(f"  [{line}]")
 
     outcomes: dict[str, Any] = {}
     while True:

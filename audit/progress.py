@@ -20,16 +20,26 @@ class Progress:
         self.actual = self.predicted = 0.0
 
     def plan(self, plan: Any) -> None:
-        """(Re)read the plan: its runs, the verdict runs still pending, and an estimate for each."""
+        """(Re)read the plan: its runs, the verdict runs still pending, and a fresh estimate for each.
+
+        Rates measured on this store's finished runs already reflect this machine, so re-planning
+        starts the correction over.
+        """
         measured, sizes = estimate.rates_from_store(self.tracker.runs_frame())
         rates = {**estimate.load_rates(), **measured}
         for run in plan.runs.values():
-            if run.config_hash not in self.estimates:
+            if run.config_hash not in self.finished:
                 self.estimates[run.config_hash] = estimate.estimate_seconds(run.config, rates, sizes)
+        self.actual = self.predicted = 0.0
         self.total = len(self.finished | set(plan.runs)) + sum(w.seeds for w in plan.pending)
 
-    def done(self, run: Any, reused: bool, seconds: float) -> str:
-        """Record one run's end; a line saying how many are done and about how long the rest will take."""
+    def done(self, run: Any, reused: bool, seconds: float) -> str | None:
+        """Record one run's end; a line saying how many are done and about how long the rest will take.
+
+        None for a run already counted (reused again when the verdict runs follow the tuning runs).
+        """
+        if run.config_hash in self.finished:
+            return None
         self.finished.add(run.config_hash)
         guess = self.estimates.get(run.config_hash)
         if not reused and guess:

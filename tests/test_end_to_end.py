@@ -63,6 +63,9 @@ def test_smoke_run_report_and_reuse(workdir: Path) -> None:
     assert first.exit_code == 0, first.output
     # the grid (3 rates × 2 variants) on the tuning seed 1000, then the verdict's seed 0 at the chosen rates
     assert "8 finished" in first.output and "tuning chose the learning rates" in first.output
+    # never silent: one line per epoch of every run, and runs done of the total after each one
+    assert "epoch 1/12  relu relu seed 1000 lr 0.003 (tuning)  loss" in first.output
+    assert "[8/8 runs done;" in first.output and first.output.count("runs done") == 8
 
     second = runner.invoke(main, ["run", RELU, "--seeds", "1"])
     assert second.exit_code == 0, second.output
