@@ -12,7 +12,7 @@ horizontal flip, mean subtraction and PCA colour noise, batched as float32 [B, 3
 Each pipeline is timed over the same number of training images (default 20,000), DataLoader start-up
 included (it is paid every epoch). Usage:
 
-    .venv/bin/python bench/loader.py                       # ../shared/data/cifar10, S=64, C=56
+    .venv/bin/python bench/loader.py                       # the default --data (CIFAR-10), S=64, C=56
     .venv/bin/python bench/loader.py --size 32 --crop 28 --images 50000 [--write]
 """
 
