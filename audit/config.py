@@ -20,7 +20,7 @@ class _Frozen(BaseModel):
 
 
 class ModelConfig(_Frozen):
-    """The network and its knobs (DESIGN.md §4, §5)."""
+    """The network and its knobs (docs/paper.md §2, §6)."""
 
     arch: Literal["alexnet", "cifar_fig1", "cifar_lrn"] = Field(
         "alexnet",
@@ -65,7 +65,7 @@ class SyntheticConfig(_Frozen):
 
 
 class DataConfig(_Frozen):
-    """Where images come from, which subset, and the paper's preprocessing (DESIGN.md §4)."""
+    """Where images come from, which subset, and the paper's preprocessing (docs/paper.md §3)."""
 
     source: Literal["synthetic", "imagefolder", "ilsvrc2012", "tiny_imagenet", "cifar_python"] = "synthetic"
     path: str | None = None

@@ -238,11 +238,26 @@ def _validate(model: type[BaseModel], raw: Any, path: Path, index: dict, where: 
         raise SpecError(f"{path}:{_locate(index, loc)}: {key}: {_message(err)}") from None
 
 
+PRESETS = Path(__file__).resolve().parent / "presets"  # shipped presets (package data)
+
+
+def find_preset(claim_path: Path, name: str) -> Path | None:
+    """``profiles/NAME.yaml`` beside the claim file (a user's own, first), else the shipped preset."""
+    if not name or Path(name).name != name or name.startswith("."):
+        return None  # a bare name, never a path
+    for path in (claim_path.parent / "profiles" / f"{name}.yaml", PRESETS / f"{name}.yaml"):
+        if path.is_file():
+            return path
+    return None
+
+
 def load_preset(claim_path: Path, name: str, profile: str, line: int) -> dict[str, Any]:
-    """A shared profile from ``profiles/NAME.yaml`` beside the claim file (``extends: NAME``)."""
-    path = claim_path.parent / "profiles" / f"{name}.yaml"
-    if not path.is_file():
-        raise SpecError(f"{claim_path}:{line}: profiles.{profile}.extends: no preset file {path}")
+    """The profile ``profile`` of the preset ``NAME`` (``extends: NAME``), found by :func:`find_preset`."""
+    path = find_preset(claim_path, name)
+    if path is None:
+        shipped = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml"))) or "none"
+        raise SpecError(f"{claim_path}:{line}: profiles.{profile}.extends: no preset {name!r} "
+                        f"(not in {claim_path.parent / 'profiles'}; shipped presets: {shipped})")
     raw, index = _read_yaml(path)
     if not isinstance(raw, dict) or profile not in raw:
         raise SpecError(f"{path}:1: preset {name!r} has no profile {profile!r}")

@@ -13,7 +13,7 @@ horizontal flip, mean subtraction and PCA colour noise, batched as float32 [B, 3
 Each pipeline is timed over the same number of training images (default 20,000; ``--quick`` 5,000),
 DataLoader start-up included (it is paid every epoch).
 
-Archive rows (``--archive``, default ../shared/data/imagenet/tiny-imagenet-100.zip): a subset (default
+Archive rows (``--archive PATH``, a Tiny ImageNet release zip such as tiny-imagenet-100.zip): a subset (default
 20 classes × 100 train + 20 val images, ``--all`` for everything) is extracted to a temporary folder
 (the bench's baseline: the loader itself never extracts) and packed again as a tar and a tar.gz; the
 cache is then built from each (folder, the zip in place, tar, tar.gz) into a fresh cache folder, the

@@ -1,4 +1,4 @@
-"""Build an ILSVRC-2012-layout tree from an ImageFolder tree (e.g. ../shared/data/cifar10).
+"""Build an ILSVRC-2012-layout tree from an ImageFolder tree (e.g. CIFAR-10 as JPEG folders).
 
 Why: users bring ImageNet as distributed — ``train/<wnid>/<wnid>_<n>.JPEG`` and a *flat* ``val/``
 whose labels live in a separate file — and the ``ilsvrc2012`` source must be tested on that layout
@@ -13,7 +13,7 @@ without ImageNet itself. The output mirrors both label conventions:
 wnids are made-up but well-formed (``n`` + 8 digits from a hash of the class name). Files are
 symlinked by default (``--copy`` to copy). Usage:
 
-    python bench/make_ilsvrc_tree.py ../shared/data/cifar10 runs/ilsvrc-cifar \
+    python bench/make_ilsvrc_tree.py path/to/cifar10 runs/ilsvrc-cifar \
         --per-class 100 --val-per-class 20
 """
 

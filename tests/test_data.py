@@ -1,6 +1,6 @@
 """The data package: layouts, subsets, cache fidelity, statistics, augmentation, bad data, synthetic set.
 
-Every tree is tiny and generated in tmp_path; tests that need ../shared/data/cifar10 skip without it.
+Every tree is tiny and generated in tmp_path; tests that need the real CIFAR-10 (``CIFAR10``) skip without it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The paper's augmentation on whole batches of tensors (DESIGN.md §4): no PIL in the training loop.
+"""The paper's augmentation on whole batches of tensors (docs/paper.md §3): no PIL in the training loop.
 
 Training (``train_batch``): per image a random C×C crop (when ``data.crop`` is set) and a horizontal
 flip (``data.flip``), subtraction of the training set's mean image (``data.mean_subtract``; the paper
@@ -13,7 +13,7 @@ Krizhevsky's own cuda-convnet2 data provider scales by the component's standard 
 
 Determinism: every batch draws, in this fixed order, the crop offsets (y, then x), the flip coins and
 α from ``generator`` only — whether or not each piece is switched on — so two variants that differ in
-one switch still see the same crops, flips and noise for the same seed (paired runs, DESIGN.md §6).
+one switch still see the same crops, flips and noise for the same seed (paired runs: README, "Verdicts").
 
 Evaluation (``eval_batch``): the centre crop, or with ``eval_crops: 10`` the four corner crops, the
 centre crop and their horizontal flips (torchvision's TenCrop order) stacked as [10, B, 3, C, C]; the

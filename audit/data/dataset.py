@@ -1,6 +1,6 @@
 """What a loaded data set is: uint8 images + labels per split, and the training-set statistics.
 
-Sizes (DESIGN.md §4 scaled to small inputs): images are stored once at S×S (shorter side resized to S,
+Sizes (docs/paper.md §3 scaled to small inputs): images are stored once at S×S (shorter side resized to S,
 then centre crop), and the network sees C×C crops, C = ``data.crop`` or the model's ``input_size``.
 
 - ``data.resize`` set → S = resize.

@@ -1,4 +1,4 @@
-"""The paper's preprocessing of one image: decode, shorter side to S, centre crop S×S (DESIGN.md §4).
+"""The paper's preprocessing of one image: decode, shorter side to S, centre crop S×S (docs/paper.md §3).
 
 Fast path: JPEGs are decoded in batches by ``torchvision.io.decode_jpeg`` (about 3× PIL here);
 anything else, or a JPEG that libjpeg refuses, goes to PIL; when PIL fails too the file is bad

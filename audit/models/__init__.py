@@ -1,4 +1,4 @@
-"""Networks of the audit: the paper's two-tower AlexNet and two CIFAR-10 nets (DESIGN.md §4, §5)."""
+"""Networks of the audit: the paper's two-tower AlexNet and two CIFAR-10 nets (docs/paper.md §2, §6)."""
 
 from __future__ import annotations
 

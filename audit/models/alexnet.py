@@ -1,4 +1,4 @@
-"""The paper's two-tower AlexNet (Krizhevsky, Sutskever & Hinton 2012; DESIGN.md §4), with knobs.
+"""The paper's two-tower AlexNet (Krizhevsky, Sutskever & Hinton 2012; docs/paper.md §2), with knobs.
 
 At the defaults (224 px, 1000 classes) this is the network of the paper's Figure 2 on one device:
 

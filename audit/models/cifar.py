@@ -1,4 +1,4 @@
-"""The two CIFAR-10 nets of DESIGN.md §5, read from the authors' cuda-convnet configs.
+"""The two CIFAR-10 nets of docs/paper.md §6, read from the authors' cuda-convnet configs.
 
 - ``CifarFig1`` (``arch="cifar_fig1"``): the four-weight-layer net we use for Figure 1 (ReLU vs tanh):
 

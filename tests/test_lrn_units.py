@@ -1,0 +1,136 @@
+"""LRN does real work wherever a profile has it, not a constant rescaling (docs/paper.md §8).
+
+LRN is not scale-invariant: on unit-variance inputs its denominator is a near-constant 2^0.75, so
+"with LRN" would only rescale activations. For every claim × profile, every planned run whose net has
+LRN layers is built as the profile resolves it (initial weights) and fed one training batch as the
+data pipeline produces it; each LRN layer's output/input ratio over the nonzero inputs must spread by
+more than 5% of its median (p5 to p95). CIFAR-10 profiles use a 100-images-per-class subset of the
+real data and the synthetic sets 50 per class (their own mean image and statistics, as a run on them
+would have), so the test stays light; profiles that need ImageNet are skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from audit.config import DataConfig, RunConfig
+from audit.data import Augmenter, Dataset, load_dataset
+from audit.models import LocalResponseNorm, build_model
+from audit.plan import build_plan
+from audit.spec import load_claims
+
+from .conftest import CIFAR10, REPO
+
+CLAIMS = {c.id: c for c in load_claims([REPO / "claims"])}
+CASES = [(cid, profile) for cid, claim in CLAIMS.items() for profile in claim.profiles]
+MIN_SPREAD = 0.05
+BATCH = 64
+
+
+def lrn_spreads(model: nn.Module, x: torch.Tensor) -> list[float]:
+    """(p95 − p5) / median of output/input over the nonzero inputs, per LRN layer, for one batch."""
+    spreads: list[float] = []
+
+    def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        a, b = inputs[0].float(), output.float()
+        nonzero = a != 0
+        ratio = b[nonzero] / a[nonzero]
+        pick = torch.randperm(ratio.numel(), generator=torch.Generator().manual_seed(0))[:1_000_000]
+        p5, p50, p95 = torch.quantile(ratio[pick], torch.tensor([0.05, 0.5, 0.95])).tolist()
+        spreads.append((p95 - p5) / p50)
+
+    layers = [m for m in model.modules() if isinstance(m, (LocalResponseNorm, nn.LocalResponseNorm))]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return spreads
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Loaded data sets by (data config, input size), built once per module in a tmp cache."""
+    return {"cache": tmp_path_factory.mktemp("cache")}
+
+
+def _dataset(cache: dict, data: DataConfig, input_size: int) -> Dataset:
+    key = (data.model_dump_json(), input_size)
+    if key not in cache:
+        cache[key] = load_dataset(data, cache["cache"], input_size)
+    return cache[key]
+
+
+def _small(data: DataConfig) -> DataConfig:
+    """The same pipeline on fewer images: 100 (real) or 50 (synthetic) training images per class."""
+    if data.source == "synthetic":
+        smaller = data.synthetic.model_copy(update={"train_per_class": min(data.synthetic.train_per_class, 50),
+                                                    "val_per_class": 10})
+        return data.model_copy(update={"synthetic": smaller})
+    return data.model_copy(update={"images_per_class": min(data.images_per_class or 100, 100),
+                                   "val_images_per_class": 10})
+
+
+def _has_lrn(model: nn.Module) -> bool:
+    return any(isinstance(m, (LocalResponseNorm, nn.LocalResponseNorm)) for m in model.modules())
+
+
+def _runs(claim_id: str, profile: str) -> list[tuple[str, RunConfig]]:
+    claim = CLAIMS[claim_id]
+    prof = claim.profiles[profile]
+    sources = {prof.data.get("source"), *(v.data.get("source") for v in prof.variants.values())}
+    if "ilsvrc2012" in sources:
+        pytest.skip(f"profile {profile} needs ImageNet (ILSVRC-2012), not available to the tests")
+    data_path = None
+    if prof.needs_data_path:
+        if not CIFAR10.exists():
+            pytest.skip(f"real CIFAR-10 not found at {CIFAR10}")
+        data_path = str(CIFAR10)
+    plan = build_plan([claim], profile, seeds=1, data_path=data_path)
+    return [(",".join(sorted({r.variant for r in run.roles})), run.config) for run in plan.runs.values()]
+
+
+@pytest.mark.parametrize(("claim_id", "profile"), CASES)
+def test_lrn_does_more_than_rescale(claim_id: str, profile: str, datasets: dict) -> None:
+    checked = []
+    for variants, cfg in _runs(claim_id, profile):
+        if not _has_lrn(build_model(cfg.model, cfg.model.num_classes or 10)):
+            continue
+        data = _small(cfg.data)
+        ds = _dataset(datasets, data, cfg.model.input_size)
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, len(ds.classes))
+        generator = torch.Generator().manual_seed(0)
+        idx = torch.randperm(len(ds.train), generator=generator)[:BATCH]
+        x = Augmenter(data, ds, cfg.model.input_size).train_batch(ds.train.x[idx], generator)
+        spreads = lrn_spreads(model, x)
+        assert spreads and min(spreads) > MIN_SPREAD, (
+            f"{claim_id}/{profile} [{variants}]: LRN output/input (p95-p5)/median per layer "
+            f"{[round(s, 4) for s in spreads]}: a near-constant rescaling")
+        checked.append(variants)
+    if not checked:
+        pytest.skip(f"{claim_id}/{profile}: no planned run has LRN layers")
+
+
+def test_the_check_catches_a_rescaling(datasets: dict) -> None:
+    """Unit-variance inputs and He init: the LRN divides by ~2^0.75 everywhere, and the check says so."""
+    cfg = RunConfig.model_validate({"model": {"width": 0.25, "fc_width": 256, "input_size": 64, "init": "kaiming"},
+                                    "data": {"synthetic": {"size": 72}, "resize": 72, "crop": 64,
+                                             "normalise": "unit"}})
+    data = _small(cfg.data)
+    ds = _dataset(datasets, data, 64)
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    x = Augmenter(data, ds, 64).train_batch(ds.train.x[:BATCH], generator)
+    spreads = lrn_spreads(build_model(cfg.model, len(ds.classes)), x)
+    assert len(spreads) == 2 and max(spreads) < 0.01
+
+
+def test_cases_cover_every_claim_file() -> None:
+    assert {cid for cid, _ in CASES} == {p.stem for p in Path(REPO / "claims").glob("*.yaml")}
