@@ -92,7 +92,8 @@ class Measure(_Strict):
 class Profile(Overrides):
     """A scale tier: overrides for every variant, seeds, and an optional learning-rate grid."""
 
-    extends: str | None = Field(None, description="a shared preset: profiles/NAME.yaml beside the claim")
+    extends: str | None = Field(None, description="a shared preset: profiles/NAME.yaml beside the claim, "
+                                "else the one shipped in audit/presets/")
     description: str = ""
     seeds: int = Field(3, ge=1)
     scientific: bool = Field(True, description="False: the pipeline is proven, no scientific verdict")
