@@ -40,16 +40,18 @@ class ColourStats:
 
 
 def colour_specialisation(weights: np.ndarray, permutations: int = 2000, seed: int = 0) -> ColourStats:
-    """Towers are the first and second half of conv1's output channels."""
+    """Towers are the first and second half of conv1's output channels; ``permutations=0`` skips the test."""
     c = chromatic_fraction(weights)
     half = len(c) // 2
     a, b = c[:half], c[half:]
     observed = abs(float(np.median(a) - np.median(b)))
-    rng = np.random.default_rng(seed)
-    perms = np.array([rng.permutation(len(c)) for _ in range(permutations)])
-    shuffled = c[perms]
-    diffs = np.abs(np.median(shuffled[:, :half], axis=1) - np.median(shuffled[:, half:], axis=1))
-    p = float((1 + (diffs >= observed - 1e-12).sum()) / (permutations + 1))
+    p = float("nan")   # permutations=0: the index alone, no test
+    if permutations:
+        rng = np.random.default_rng(seed)
+        perms = np.array([rng.permutation(len(c)) for _ in range(permutations)])
+        shuffled = c[perms]
+        diffs = np.abs(np.median(shuffled[:, :half], axis=1) - np.median(shuffled[:, half:], axis=1))
+        p = float((1 + (diffs >= observed - 1e-12).sum()) / (permutations + 1))
     return ColourStats(observed, "A" if np.median(a) >= np.median(b) else "B",
                        (float(np.median(a)), float(np.median(b))),
                        (float((a > 0.5).mean()), float((b > 0.5).mean())), p, c)

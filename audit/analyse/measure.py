@@ -68,12 +68,17 @@ class MeasureResult:
 
     @property
     def effects(self) -> Effects:
-        used = [r for r in self.rows if r.used]
-        return Effects.of([r.additive for r in used], [r.resolution_var for r in used], [r.censored for r in used])
+        return effects_of(self.rows)
 
     @property
     def exploratory(self) -> bool:
         return self.verdict.label == EXPLORATORY
+
+
+def effects_of(rows: list[SeedRow]) -> Effects:
+    """The statistics' input: the counted seeds' effects, rounding variances and censoring sides."""
+    used = [r for r in rows if r.used]
+    return Effects.of([r.additive for r in used], [r.resolution_var for r in used], [r.censored for r in used])
 
 
 def _roles(frame: pd.DataFrame) -> pd.Series:
@@ -116,9 +121,8 @@ def _pair(seed: int, m: Measure, t_run: pd.Series, b_run: pd.Series, store: RunS
                    used=not (t.censored and b.censored) and not math.isnan(additive))
 
 
-def _runs_of(claim: Claim, profile: str, variant: str, frame: pd.DataFrame, choice: Choice | None) -> pd.DataFrame:
+def _completed(runs: pd.DataFrame, choice: Choice | None) -> pd.DataFrame:
     """Completed evidence runs of a variant; for a tuned variant, only those at the chosen rate."""
-    runs = runs_for(frame, claim.id, variant, profile)
     if runs.empty:
         return runs
     done = runs[runs["tags.audit.status"].isin(["finished", "diverged"])]
@@ -138,13 +142,12 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunSto
     for variant in claim.variants:
         runs = runs_for(frame, claim.id, variant, profile)
         failed[variant] = list(runs.loc[runs["tags.audit.status"] == "failed", "run_id"]) if not runs.empty else []
-        picked[variant] = _runs_of(claim, profile, variant, frame, tuning.get(variant))
+        picked[variant] = _completed(runs, tuning.get(variant))
     results = []
     for m in claim.measure:
         treat, base = _by_seed(picked[m.treatment]), _by_seed(picked[m.baseline])
         rows = [_pair(seed, m, treat[seed], base[seed], store) for seed in sorted(set(treat) & set(base))]
-        effects = Effects.of([r.additive for r in rows if r.used], [r.resolution_var for r in rows if r.used],
-                             [r.censored for r in rows if r.used])
+        effects = effects_of(rows)
         ci = t_interval(effects)
         display = Interval(*(math.exp(v) if m.scale == "ratio" else v for v in (ci.mean, ci.lo, ci.hi)))
         used = [picked[m.treatment], picked[m.baseline]]
