@@ -51,7 +51,19 @@ class ModelConfig(_Frozen):
         "torch: PyTorch's default; kaiming: He-normal weights (fan-in), zero biases"
     )
     init_std: float = Field(0.01, gt=0.0)
+    init_std_by_layer: dict[str, float] | None = Field(
+        None, description="paper init only: a different weight std for the named layers (for instance "
+        "{conv1: 0.0001}, as cuda-convnet's layer files set initW per layer)"
+    )
     bias_one: float = Field(1.0, description="bias value the paper uses in conv2, conv4, conv5, fc6, fc7")
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.init_std_by_layer and self.init != "paper":
+            raise ValueError(f"init_std_by_layer draws N(0, std) weights: it needs init: paper, not {self.init!r}")
+        if any(std <= 0 for std in (self.init_std_by_layer or {}).values()):
+            raise ValueError("init_std_by_layer: every std must be > 0")
+        return self
 
 
 class SyntheticConfig(_Frozen):

@@ -43,7 +43,8 @@ def init_key(model: nn.Module, config: RunConfig) -> list[Any]:
     if m.init != "paper":
         return [m.init]  # torch and kaiming: fixed by each layer's shape
     constants = getattr(model, "bias_constants", None)  # the two-tower AlexNet's per-layer biases
-    return ["paper", m.init_std, list(constants(m.bias_one).values()) if constants else "zero biases"]
+    return ["paper", m.init_std, sorted((m.init_std_by_layer or {}).items()),
+            list(constants(m.bias_one).values()) if constants else "zero biases"]
 
 
 def fingerprint(config: RunConfig, parent: str | None = None) -> str:
@@ -52,7 +53,7 @@ def fingerprint(config: RunConfig, parent: str | None = None) -> str:
 
     # init "torch" builds the same layers; it only spares normal_ on the meta device (seconds on first use)
     with torch.device("meta"):
-        model = build_model(config.model.model_copy(update={"init": "torch"}),
+        model = build_model(config.model.model_copy(update={"init": "torch", "init_std_by_layer": None}),
                             config.model.num_classes or class_count(config.data))
     rest = config.model_dump(mode="json", exclude={"model", "init_from"})
     key = {"structure": structure(model), "init": init_key(model, config),

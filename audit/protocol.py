@@ -3,7 +3,8 @@
 - A learning-rate grid is log-spaced with at least three rates (so a best rate can lie inside it),
   and a variant whose weights start another (``init_from``) is not tuned (the child would need one
   parent per rate).
-- ``tune_on`` and ``expected_crossing`` name measures of the claim.
+- ``tune_on`` and ``expected_crossing`` name measures of the claim; a ``holdout_*`` tune_metric needs
+  images held out of training.
 - A budget must be able to show the paper's number: at a scientific profile, a crossing measure
   with a paper number states the epochs its baseline needs (``expected_crossing``, from probes), and
   the treatment's budget must cover the paper's factor (ratio) or difference beyond it.
@@ -57,6 +58,14 @@ def check_protocol(claim: Claim, path: Path, index: dict) -> None:
                       "a variant that starts from, or starts, another variant's weights cannot be tuned")
         if prof.tune_on is not None and prof.tune_on not in ids:
             _fail(path, index, where + ("tune_on",), f"not a measure id (one of {ids})")
+        if prof.tune_metric is not None:
+            loc = where + ("tune_metric",)
+            if not prof.lr_grid:
+                _fail(path, index, loc, "nothing is tuned here: give an lr_grid or drop tune_metric")
+            for variant in prof.lr_grid if prof.tune_metric.startswith("holdout_") else []:
+                if not claim.run_overrides(pname, variant).get("train", {}).get("holdout_per_class", 0):
+                    _fail(path, index, loc, f"{prof.tune_metric} needs train.holdout_per_class > 0 "
+                          f"(variant {variant} holds out no training images)")
         for mid in prof.expected_crossing:
             if mid not in ids:
                 _fail(path, index, where + ("expected_crossing", mid), f"not a measure id (one of {ids})")

@@ -115,6 +115,10 @@ class Profile(Overrides):
         """The tuning seeds: TUNING_SEED_BASE, +1, ... (``count`` overrides the profile's number)."""
         return [TUNING_SEED_BASE + i for i in range(count or self.tuning_seeds)]
     tune_on: str | None = Field(None, description="the measure id that tuning optimises (default: the first)")
+    tune_metric: str | None = Field(
+        None, description="the metric tuning reads in place of the tuning measure's own, e.g. holdout_top1_error "
+        "(training images never trained on: no rate is chosen on the split the verdicts read)"
+    )
     expected_crossing: dict[str, float] = Field(
         {}, description="per crossing measure: the epochs its baseline needs (from probes), so that the budget "
         "can be checked to show the paper's number"

@@ -281,6 +281,18 @@ def test_cifar_widths_and_paper_init() -> None:
     assert model.features.local3.weight.std().item() == pytest.approx(0.01, rel=0.05)
 
 
+def test_per_layer_init_std_as_cuda_convnet_layer_files() -> None:
+    cfg = ModelConfig(arch="cifar_fig1", input_size=32, init="paper", init_std=0.01, init_std_by_layer={"conv1": 1e-4})
+    model = build_model(cfg, 10)
+    assert model.features.conv1.weight.std().item() == pytest.approx(1e-4, rel=0.1)
+    assert model.features.conv2.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    assert model.classifier.fc10.weight.std().item() == pytest.approx(0.01, rel=0.1)
+    with pytest.raises(ValueError, match="names no layer of this net: conv9"):
+        build_model(cfg.model_copy(update={"init_std_by_layer": {"conv9": 0.1}}), 10)
+    with pytest.raises(ValueError, match="needs init: paper"):
+        ModelConfig(arch="cifar_fig1", init="torch", init_std_by_layer={"conv1": 1e-4})
+
+
 def test_locally_connected_with_shared_weights_is_a_convolution() -> None:
     layer = LocallyConnected2d(4, 3, in_size=6, kernel_size=3, padding=1)
     conv = nn.Conv2d(4, 3, 3, padding=1)

@@ -257,6 +257,26 @@ def test_tuning_follows_the_measures_direction_and_flags_the_edge(tmp_path: Path
     assert choose(load_claim(higher), "cifar", frame, tracker)["relu"].on_edge
 
 
+def test_a_tune_metric_chooses_on_the_held_out_slice_not_the_verdicts_split(tmp_path: Path) -> None:
+    # Validation error favours 0.003, the held-out training slice 0.001: the slice decides.
+    tracker = store(tmp_path)
+    for variant in ("with_lrn", "without_lrn"):
+        for lr, val, held in ((0.0003, 30.0, 35.0), (0.001, 28.0, 20.0), (0.003, 20.0, 30.0)):
+            for seed in (1000, 1001):
+                log_run(tracker, "lrn", variant, seed, [{"val_top1_error": val, "holdout_top1_error": held}],
+                        lr=lr, tuning=True)
+    picked = choose(load_claim(REPO / "claims/lrn.yaml"), "cifar", tracker.runs_frame(), tracker)
+    assert {v: c.lr for v, c in picked.items()} == {"with_lrn": 0.001, "without_lrn": 0.001}
+    assert not picked["with_lrn"].on_edge
+
+
+def test_a_held_out_tune_metric_needs_held_out_images(tmp_path: Path) -> None:
+    bad = tmp_path / "lrn.yaml"
+    bad.write_text((REPO / "claims/lrn.yaml").read_text().replace("holdout_per_class: 100, ", ""))
+    with pytest.raises(SpecError, match=r"lrn.yaml:\d+: profiles.cifar.tune_metric: holdout_top1_error needs"):
+        load_claim(bad)
+
+
 def test_a_grid_must_be_log_spaced_and_wide(tmp_path: Path) -> None:
     text = (REPO / "claims/relu.yaml").read_text()
     for grid, message in (("[0.03, 0.05]", "at least 3 rates"), ("[0.01, 0.02, 0.1]", "not log-spaced")):

@@ -1,7 +1,8 @@
 """Learning-rate tuning that does not peek: rates are chosen on tuning seeds, never the verdict's.
 
 A profile's ``lr_grid`` is run on its tuning seeds (1000, 1001, ...); per variant, the rate whose runs
-do best on the tuning measure (the variant's own value, in the measure's ``better`` direction) is
+do best on the tuning measure (the variant's own value, in the measure's ``better`` direction; read
+from ``tune_metric`` instead where the profile names one, such as a held-out training slice) is
 chosen once every rate has all its tuning runs completed. The verdict's seeds then run at that rate
 only. A choice on the grid's edge is flagged: the best rate may lie outside the grid.
 """
@@ -56,7 +57,7 @@ def choose(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore,
         choice = Choice(variant, m.id, m.better)
         runs = _tuning_runs(frame, claim.id, variant, profile)
         done = runs[runs["tags.audit.status"].isin(["finished", "diverged"])] if not runs.empty else runs
-        metric = m.baseline_metric if variant == m.baseline and m.baseline_metric else m.metric
+        metric = prof.tune_metric or (m.baseline_metric if variant == m.baseline and m.baseline_metric else m.metric)
         lrs = done["params.train.lr"].astype(float) if not done.empty else pd.Series(dtype=float)
         scores: dict[float, float] = {}
         complete = True

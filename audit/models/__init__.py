@@ -8,6 +8,7 @@ from audit.config import ModelConfig
 
 from .alexnet import AlexNet
 from .cifar import CifarFig1, CifarLRN
+from .init import override_layer_stds
 from .lrn import LocalResponseNorm, local_response_norm
 
 __all__ = ["AlexNet", "CifarFig1", "CifarLRN", "LocalResponseNorm", "build_model", "local_response_norm"]
@@ -21,10 +22,10 @@ def build_model(cfg: ModelConfig, num_classes: int) -> nn.Module:
     """
     if cfg.num_classes is not None and cfg.num_classes != num_classes:
         raise ValueError(f"model.num_classes is {cfg.num_classes} but the data has {num_classes} classes")
-    if cfg.arch == "alexnet":
-        return AlexNet.from_config(cfg, num_classes)
-    if cfg.arch == "cifar_fig1":
-        return CifarFig1.from_config(cfg, num_classes)
-    if cfg.arch == "cifar_lrn":
-        return CifarLRN.from_config(cfg, num_classes)
-    raise ValueError(f"unknown arch {cfg.arch!r}")
+    builders = {"alexnet": AlexNet, "cifar_fig1": CifarFig1, "cifar_lrn": CifarLRN}
+    if cfg.arch not in builders:
+        raise ValueError(f"unknown arch {cfg.arch!r}")
+    model = builders[cfg.arch].from_config(cfg, num_classes)
+    if cfg.init_std_by_layer:
+        override_layer_stds(model, cfg.init_std_by_layer)
+    return model

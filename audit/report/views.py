@@ -17,7 +17,7 @@ from audit.analyse.measure import MeasureResult
 from audit.config import flatten
 from audit.spec import Claim, Measure
 
-PROFILE_ORDER = {"smoke": 0, "cifar": 1, "imagenet": 2, "full": 3}
+PROFILE_ORDER = {"smoke": 0, "cifar": 1, "cifar2012": 1, "imagenet": 2, "full": 3}
 ARCH_NOTES = {
     "cifar_fig1": "The four-layer CIFAR-10 net (conv 32 5×5 → max-pool 3/2 → conv 32 5×5 → avg-pool 3/2 → conv 64 "
                   "5×5 → avg-pool 3/2 → fc10) is our best reading, not documented by the paper: the paper names no "
