@@ -18,7 +18,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from audit import estimate
 from audit.progress import Progress
 from audit.spec import SpecError, find_claim_files, load_claims
 
@@ -64,14 +63,19 @@ def main() -> None:
 @main.command()
 @specs_argument
 def validate(specs: tuple[str, ...]) -> None:
-    """Check claim files (YAML syntax, schema, overrides, distinct variants) without running anything."""
-    from audit.designs import check_designs
+    """Check claim files (YAML syntax, schema, overrides, distinct variants) without running anything.
 
+    Files are read as untrusted input (bounded size, depth and aliases; nothing executed); only a file
+    that parses is built on PyTorch's meta device to check that its variants are distinct networks.
+    """
     files = find_claim_files(list(specs))
     errors = 0
     for f in files:
         try:
-            for claim in load_claims([f]):
+            claims = load_claims([f])
+            from audit.designs import check_designs  # PyTorch: imported once a file has parsed
+
+            for claim in claims:
                 check_designs(claim)
             click.echo(f"ok  {f}")
         except SpecError as exc:
@@ -175,6 +179,8 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_f
         _print_registration(scope.registration)
     tracker = Tracker(tracking_uri)
     the_plan = scope.build(data_path, scope.chosen(tracker))
+    from audit import estimate
+
     measured, sizes = estimate.rates_from_store(tracker.runs_frame())
     rates = {**estimate.load_rates(), **measured}
     table = Table("config", "claims", "variant", "seed", "lr", "purpose", "shared", "status", "estimate",

@@ -12,18 +12,14 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from audit.config import RunConfig, deep_merge
+from audit.yaml_reader import SpecError, locate, read_yaml
 
 TUNING_SEED_BASE = 1000  # tuning seeds are 1000, 1001, ...: disjoint from the verdict's 0, 1, ...
 
 MeasureKind = Literal["final", "best", "epochs_to_threshold", "epochs_to_converge", "overfitting_gap", "colour_index"]
-
-
-class SpecError(Exception):
-    """A user mistake in a claim file; ``str()`` is one line naming file, line and key."""
 
 
 class _Strict(BaseModel):
@@ -142,18 +138,6 @@ class Claim(_Strict):
             raise ValueError("a claim compares at least two variants")
         return v
 
-    @model_validator(mode="after")
-    def _check_names(self) -> Claim:
-        for m in self.measure:
-            for role in ("treatment", "baseline"):
-                if getattr(m, role) not in self.variants:
-                    raise ValueError(f"measure {m.id}: {role} {getattr(m, role)!r} is not a variant")
-        for name, prof in self.profiles.items():
-            for v in list(prof.variants) + list(prof.lr_grid):
-                if v not in self.variants:
-                    raise ValueError(f"profile {name}: {v!r} is not a variant")
-        return self
-
     def tuning_measure(self, profile: str) -> Measure:
         """The measure a profile's learning-rate grid optimises."""
         wanted = self.profiles[profile].tune_on
@@ -178,28 +162,7 @@ class Claim(_Strict):
 
 # ---------------------------------------------------------------- loading with line numbers
 
-def _line_index(node: yaml.Node, path: tuple[Any, ...] = (), index: dict | None = None) -> dict:
-    """Map every key path in a YAML document to its 1-based line."""
-    index = {} if index is None else index
-    index.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            index[path + (key,)] = key_node.start_mark.line + 1
-            _line_index(value_node, path + (key,), index)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            index[path + (i,)] = item.start_mark.line + 1
-            _line_index(item, path + (i,), index)
-    return index
-
-
-def _locate(index: dict, loc: tuple[Any, ...]) -> int:
-    """The line of the deepest known prefix of ``loc``."""
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in index:
-            return index[loc[:end]]
-    return 1
+_locate = locate   # the names the rest of the package imports from here
 
 
 def _first_error(exc: ValidationError) -> dict[str, Any]:
@@ -217,20 +180,7 @@ def _message(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def _read_yaml(path: Path) -> tuple[Any, dict]:
-    """Safe-load a YAML file and index the line of every key path."""
-    if not path.is_file():
-        raise SpecError(f"{path}:1: file not found")
-    text = path.read_text()
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{path}:{line}: YAML syntax: {problem}") from None
-    return raw, (_line_index(node) if node is not None else {})
+_read_yaml = read_yaml
 
 
 def _validate(model: type[BaseModel], raw: Any, path: Path, index: dict, where: tuple[Any, ...] = ()) -> Any:
@@ -285,21 +235,12 @@ def load_claim(path: str | Path) -> Claim:
                 profiles[name] = deep_merge(preset, own)
     claim = _validate(Claim, raw, path, index)
     _check_overrides(claim, path, index)
-    _check_profile_papers(claim, path, index)
-    from audit.protocol import check_protocol  # checks over the whole claim (that module imports this one)
+    from audit.claim_checks import check_claim  # checks over the whole claim (those modules import this one)
+    from audit.protocol import check_protocol
 
+    check_claim(claim, path, index)
     check_protocol(claim, path, index)
     return claim
-
-
-def _check_profile_papers(claim: Claim, path: Path, index: dict) -> None:
-    """A profile's ``paper`` numbers must name measures of the claim."""
-    ids = [m.id for m in claim.measure]
-    for pname, prof in claim.profiles.items():
-        for measure_id in prof.paper:
-            if measure_id not in ids:
-                loc = ("profiles", pname, "paper", measure_id)
-                raise SpecError(f"{path}:{_locate(index, loc)}: {'.'.join(loc)}: not a measure id (one of {ids})")
 
 
 def _check_overrides(claim: Claim, path: Path, index: dict) -> None:
