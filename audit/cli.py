@@ -26,7 +26,7 @@ DEFAULT_CLAIMS = "claims"
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user mistakes into one line on stderr and exit status 2."""
+    """Turn user mistakes (and an unusable run store) into one line on stderr and exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,6 +36,15 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (SpecError, DataError) as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except Exception as exc:
+            from audit.store_faults import store_fault
+            from audit.track import default_uri
+
+            fault = store_fault(exc, kwargs.get("tracking_uri") or default_uri())
+            if fault is None:
+                raise
+            click.echo(f"error: {fault}", err=True)
             sys.exit(2)
 
     return wrapper

@@ -32,6 +32,9 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when present:
 class SpecError(Exception):
     """A user mistake in a claim file; ``str()`` is one line naming file, line and key."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))   # one line, whatever a key holds
+
 
 def read_text(path: Path) -> str:
     """The file as text, or one clear error: missing, too large, binary or not UTF-8."""
@@ -114,6 +117,8 @@ def _line_index(root: yaml.Node, path: Path) -> dict[tuple[Any, ...], int]:
                     raise SpecError(f"{path}:{line}: a key must be a plain name, not a "
                                     f"{'mapping' if isinstance(key_node, yaml.MappingNode) else 'list'}")
                 key = key_node.value
+                if not key.isprintable():
+                    raise SpecError(f"{path}:{line}: a key must be a plain name on one line, not {key!r}")
                 if key in seen and key != "<<":
                     raise SpecError(f"{path}:{line}: key {key!r} is given twice (first on line {seen[key]})")
                 seen[key] = line
