@@ -215,7 +215,9 @@ def load_preset(claim_path: Path, name: str, profile: str, line: int) -> dict[st
                         f"(not in {claim_path.parent / 'profiles'}; shipped presets: {shipped})")
     raw, index = _read_yaml(path)
     if not isinstance(raw, dict) or profile not in raw:
-        raise SpecError(f"{path}:1: preset {name!r} has no profile {profile!r}")
+        known = ", ".join(map(str, raw)) if isinstance(raw, dict) else "none"
+        raise SpecError(f"{claim_path}:{line}: profiles.{profile}.extends: preset {name!r} ({path}) has no "
+                        f"profile {profile!r} (it has {known})")
     checked = _validate(Profile, raw[profile], path, index, (profile,))
     _check_overrides_of([((profile,), checked)], path, index)
     return raw[profile]

@@ -114,6 +114,8 @@ SEMANTIC = [
      "profiles.cifar.lr_grid.tahn", "not a variant"),
     ("lrn.yaml", "tune_metric: holdout_top1_error", "tune_metric: holdout_top9_error", "profiles.cifar.tune_metric",
      "no run logs 'holdout_top9_error'"),
+    ("depth.yaml", "  smoke: {extends: alexnet}", "  smokey: {extends: alexnet}", "profiles.smokey.extends",
+     "has no profile 'smokey'"),
     ("dropout.yaml", "kind: overfitting_gap", "kind: overfitting_gap\n    metric: val_top5_error", "measure.0.metric",
      "kind overfitting_gap ignores metric"),
 ]
