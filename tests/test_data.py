@@ -6,7 +6,6 @@ Every tree is tiny and generated in tmp_path; tests that need the real CIFAR-10 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import pickle
 import shutil
@@ -21,16 +20,11 @@ from audit.config import DataConfig, SyntheticConfig
 from audit.data import Augmenter, DataError, detect_source, load_dataset, stored_size
 from audit.data.synthetic import class_factors, families, generate
 
+from . import ilsvrc_tree
+
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR10 = ROOT.parent / "shared/data/cifar10"
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
-
-
-def _load_tree_maker():
-    spec = importlib.util.spec_from_file_location("make_ilsvrc_tree", ROOT / "bench/make_ilsvrc_tree.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -120,7 +114,7 @@ def test_cache_equals_pil_resize_and_centre_crop(tmp_path, fmt):
 @pytest.fixture
 def ilsvrc(tmp_path):
     src = make_folder_tree(tmp_path / "src", classes=("cat", "dog", "fox"), train=3, val=3)
-    return _load_tree_maker(), src
+    return ilsvrc_tree, src
 
 
 def _check_val_labels(ds, out: Path, maker) -> None:
