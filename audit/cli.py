@@ -112,11 +112,12 @@ class Scope:
 
     def build(self, data_path: str | None, chosen: dict | None = None):
         from audit.plan import build_plan
+        from audit.record import Tag
 
         reg = self.registration
         return build_plan(self.claims, self.profile, self.seeds, data_path, chosen,
                           tuning_seeds=reg.spec.tuning_seeds if reg else None,
-                          tags={"audit.audits": reg.tag} if reg else None, probe=self.probe)
+                          tags={Tag.AUDITS: reg.tag} if reg else None, probe=self.probe)
 
     def chosen(self, tracker: Any) -> dict:
         from audit.analyse.tuning import chosen_rates
@@ -168,6 +169,7 @@ def _print_registration(reg: Any) -> None:
 def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
          data_path: str | None, tracking_uri: str | None) -> None:
     """Print the run matrix (deduplicated, tuning runs first) and its cost, without training anything."""
+    from audit.record import USABLE
     from audit.track import Tracker
 
     scope = _scope(specs, profile, seeds, audit_file, data_path)
@@ -175,14 +177,13 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_f
         _print_registration(scope.registration)
     tracker = Tracker(tracking_uri)
     the_plan = scope.build(data_path, scope.chosen(tracker))
-    measured, sizes = estimate.rates_from_store(tracker.runs_frame())
-    rates = {**estimate.load_rates(), **measured}
+    rates, sizes = estimate.known_rates(tracker)
     table = Table("config", "claims", "variant", "seed", "lr", "purpose", "shared", "status", "estimate",
                   title=f"profile {the_plan.profile}")
     total, unknown = 0.0, 0
     for run in the_plan.ordered():
         found = tracker.find(run.config_hash)
-        done = found is not None and found.status in ("finished", "diverged")
+        done = found is not None and found.status in USABLE
         seconds = None if done else estimate.estimate_seconds(run.config, rates, sizes)
         total += seconds or 0.0
         unknown += int(not done and seconds is None)

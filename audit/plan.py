@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from audit.config import RunConfig, deep_merge, flatten
+from audit.record import Tag
 from audit.spec import Claim, SpecError
 
 
@@ -72,10 +73,10 @@ class PlannedRun:
             return ",".join(sorted({f"{r.claim}:{r.variant}" for r in self.roles if _purpose(r) == purpose}))
 
         probes = sorted({r.probe for r in self.roles if r.probe})
-        return {"audit.claims": ",".join(self.claims), "audit.variant": first.variant,
-                "audit.variants": joined("evidence"), "audit.tuning": joined("tuning"), "audit.probes": joined("probe"),
-                "audit.seed": str(first.seed), "audit.profile": profile, "audit.purpose": _purpose(first),
-                **({"audit.probe_note": " | ".join(probes)} if probes else {}), **self.extra_tags}
+        return {Tag.CLAIMS: ",".join(self.claims), Tag.VARIANT: first.variant,
+                Tag.VARIANTS: joined("evidence"), Tag.TUNING: joined("tuning"), Tag.PROBES: joined("probe"),
+                Tag.SEED: str(first.seed), Tag.PROFILE: profile, Tag.PURPOSE: _purpose(first),
+                **({Tag.PROBE_NOTE: " | ".join(probes)} if probes else {}), **self.extra_tags}
 
 
 def _purpose(role: Role) -> str:
