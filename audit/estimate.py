@@ -36,11 +36,11 @@ def train_images(cfg: RunConfig, known: dict[str, int] | None = None) -> int | N
         return d.classes * d.images_per_class
     if d.images_per_class and isinstance(d.classes, list):
         return len(d.classes) * d.images_per_class
-    return (known or {}).get(d.path or "")
+    return (known or {}).get(d.fingerprint or d.path or "")
 
 
 def rates_from_store(frame: pd.DataFrame, store: record.ArtifactSource) -> tuple[dict[str, float], dict[str, int]]:
-    """Seconds per image-epoch by cost key, and training-set sizes by data path, from finished runs.
+    """Seconds per image-epoch by cost key, and training-set sizes by data fingerprint (or path), from finished runs.
 
     Each run's config is read whole from its ``config.json`` (``store`` reads artifacts).
     """
@@ -55,14 +55,14 @@ def rates_from_store(frame: pd.DataFrame, store: record.ArtifactSource) -> tuple
         cfg = record.config(run, store) if n and not math.isnan(took) else None
         if cfg is None:
             continue
-        if cfg.data.path:
-            sizes[cfg.data.path] = n
+        if cfg.data.fingerprint or cfg.data.path:
+            sizes[cfg.data.fingerprint or cfg.data.path or ""] = n
         rates.setdefault(cost_key(cfg), []).append(took / n)
     return {k: sorted(v)[len(v) // 2] for k, v in rates.items()}, sizes
 
 
 def known_rates(tracker: Any) -> tuple[dict[str, float], dict[str, int]]:
-    """Rates (this store's finished runs over the reference machine's) and training-set sizes by path."""
+    """Rates (this store's finished runs over the reference machine's) and training-set sizes by data."""
     frame = tracker.runs_frame()
     measured, sizes = rates_from_store(frame, record.RunFiles(tracker, frame))
     return {**load_rates(), **measured}, sizes
