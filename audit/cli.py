@@ -32,10 +32,11 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from audit.data.errors import DataError
+        from audit.record import UnknownRun
 
         try:
             return fn(*args, **kwargs)
-        except (SpecError, DataError) as exc:
+        except (SpecError, DataError, UnknownRun) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 
@@ -351,6 +352,32 @@ def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str
         uri = path.resolve().as_uri()
         if not webbrowser.open(uri):
             console.print(f"no browser found here: open {uri}")
+
+
+@main.command()
+@click.argument("config_hash")
+@uri_option
+@user_errors
+def show(config_hash: str, tracking_uri: str | None) -> None:
+    """Print the fully resolved config (JSON) of the run a config hash names, as it was stored with the run."""
+    from audit.record import config_by_hash, config_json
+    from audit.track import Tracker
+
+    click.echo(config_json(config_by_hash(Tracker(tracking_uri), config_hash)))
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the schema here instead of stdout.")
+def schema(out: str | None) -> None:
+    """Print the JSON Schema of claim files (for editors and YAML language servers)."""
+    from audit.schema import claim_schema_json
+
+    text = claim_schema_json()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        Path(out).write_text(text)
+        click.echo(f"wrote {out}", err=True)
 
 
 if __name__ == "__main__":

@@ -236,18 +236,31 @@ class ArtifactSource(Protocol):
     def artifact(self, run_id: str, path: str) -> Path: ...
 
 
+class UnknownRun(LookupError):
+    """A config hash the store holds no readable run for; ``str()`` is one line for the user."""
+
+
 def config(run: pd.Series, store: ArtifactSource) -> RunConfig | None:
+    """A run (a row of the frame) as its fully resolved config; None when that cannot be read."""
+    prefix = param_col("")
+    values = {col.removeprefix(prefix): str(v) for col, v in run.items()
+              if isinstance(col, str) and col.startswith(prefix) and not pd.isna(v)}
+    return run_config(str(run["run_id"]), values, store)
+
+
+def run_config(run_id: str, values: dict[str, str], store: ArtifactSource) -> RunConfig | None:
     """A run's fully resolved config from its ``config.json``; None when it has none or it does not validate.
 
-    Runs logged before the artifact existed fall back to their params, unless one was truncated.
+    Runs logged before the artifact existed fall back to their params (``values``), unless one was
+    truncated.
     """
     from mlflow.exceptions import MlflowException  # what a remote store raises for a missing artifact
 
     try:
-        return RunConfig.model_validate_json(store.artifact(str(run["run_id"]), Artifact.CONFIG).read_text())
+        return RunConfig.model_validate_json(store.artifact(run_id, Artifact.CONFIG).read_text())
     except (OSError, ValidationError, ValueError, MlflowException):
         pass
-    tree = _unflatten(run)
+    tree = _unflatten(values)
     if tree is None:
         return None
     try:
@@ -256,22 +269,31 @@ def config(run: pd.Series, store: ArtifactSource) -> RunConfig | None:
         return None
 
 
-def _unflatten(run: pd.Series) -> dict | None:
-    """The params of a run as a config tree; None when a value was truncated."""
+def config_by_hash(tracker: Any, config_hash: str) -> RunConfig:
+    """The fully resolved config of the run a config hash names (``audit show``); UnknownRun if none."""
+    found = tracker.find(config_hash)
+    if found is None:
+        raise UnknownRun(f"{config_hash}: no run with this config hash in {tracker.uri}")
+    cfg = run_config(found.run_id, tracker.params(found.run_id), tracker)
+    if cfg is None:
+        raise UnknownRun(f"{config_hash}: run {found.run_id} has no config.json and its params are truncated "
+                         "or no longer valid")
+    return cfg
+
+
+def _unflatten(values: dict[str, str]) -> dict | None:
+    """Dotted params as a config tree; None when a value was truncated."""
     tree: dict = {}
-    prefix = param_col("")
-    for col, value in run.items():
-        if not isinstance(col, str) or not col.startswith(prefix) or pd.isna(value):
-            continue
-        if str(value).endswith(TRUNCATED) or len(str(value)) >= MAX_PARAM:
+    for key, value in values.items():
+        if value.endswith(TRUNCATED) or len(value) >= MAX_PARAM:
             return None
-        *path, leaf = col.removeprefix(prefix).split(".")
+        *path, leaf = key.split(".")
         node = tree
         for part in path:
             node = node.setdefault(part, {})
         try:
             node[leaf] = json.loads(value)
-        except (json.JSONDecodeError, TypeError):
+        except json.JSONDecodeError:
             node[leaf] = value
     return tree
 

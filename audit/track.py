@@ -147,6 +147,10 @@ class Tracker:
         found = [TrackedRun.of(r) for r in self._runs_of(config_hash)]
         return [r for r in found if r.status in (record.RUNNING, record.FAILED)]
 
+    def params(self, run_id: str) -> dict[str, str]:
+        """A run's params (dotted config fields, as strings)."""
+        return dict(self.client.get_run(run_id).data.params)
+
     def last_step(self, run_id: str, key: str = "train_loss") -> int:
         """The last epoch logged to a run (0: none), so a resumed run never logs a step twice."""
         return max((m.step for m in self.client.get_metric_history(run_id, key)), default=0)
