@@ -3,7 +3,7 @@
 Executors only schedule (which run, where, when); ``live`` is what they call for each planned run,
 in this process, a worker process or a Ray task. A run is looked up by its config hash first: a
 finished (or diverged) run is reused, never retrained. Otherwise the run's lock is taken
-(``audit.executors.lock``; a run locked by another ``audit run`` is ``busy`` and retried later), and
+(``audit.lock``; a run locked by another ``audit run`` is ``busy`` and retried later), and
 an unfinished run with a checkpoint is resumed in its own MLflow run. An exception in one run fails
 that run only: the audit goes on and reports it.
 """
