@@ -29,6 +29,7 @@ from audit.config import RunConfig, TrainConfig
 from audit.data import Augmenter, Dataset, load_dataset
 from audit.models import build_model
 from audit.models.placement import place
+from audit.record import Artifact
 from audit.train import checkpoint
 from audit.train.allocator import keep_freed_memory
 from audit.train.distributed import Dist, Runtime
@@ -42,7 +43,7 @@ class RunLogger(Protocol):
 
     def dataset(self, info: dict[str, str], manifest: Path | None) -> None: ...
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
-    def artifact(self, path: Path, folder: str = "weights") -> None: ...
+    def artifact(self, path: Path, folder: str = Artifact.WEIGHTS) -> None: ...
 
 
 @dataclass
@@ -265,7 +266,7 @@ def _save_predictions(model: nn.Module, data: Dataset, aug: Augmenter, cfg: RunC
     for name, array in (("val_probs", torch.cat(probs).half().numpy()), ("val_labels", data.val.y.numpy())):
         path = ckpt_dir / f"{name}.npy"
         np.save(path, array)
-        logger.artifact(path, "predictions")
+        logger.artifact(path, Artifact.PREDICTIONS)
 
 
 def _save_first_layer(model: nn.Module, path: Path, logger: RunLogger) -> None:
