@@ -14,19 +14,12 @@ A claim file that passes these cannot end hours later in a silent "no result":
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, NoReturn
 
+from audit.record import LOGGED_METRICS, WEIGHTS
 from audit.spec import Claim, Measure, SpecError, _locate
 
-# What every run logs per epoch (the training loop's names; holdout_* only with train.holdout_per_class).
-_RANGES = {"loss": (0.0, math.inf), "top1_error": (0.0, 100.0), "top5_error": (0.0, 100.0)}
-LOGGED_METRICS = {f"{split}_{q}": r for split in ("train", "val", "holdout") for q, r in _RANGES.items()} | {
-    "train_loss_running": (0.0, math.inf), "train_top1_error_running": (0.0, 100.0),
-    "lr": (0.0, math.inf), "epoch_seconds": (0.0, math.inf),
-}
-WEIGHTS = ("conv1_init", "conv1_final")   # the first layer's weights, saved at the start and the end of a run
 _ONLY_FOR = {"threshold": "epochs_to_threshold", "tolerance": "epochs_to_converge"}
 
 

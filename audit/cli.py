@@ -31,10 +31,11 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from audit.data.errors import DataError
+        from audit.record import UnknownRun
 
         try:
             return fn(*args, **kwargs)
-        except (SpecError, DataError) as exc:
+        except (SpecError, DataError, UnknownRun) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except Exception as exc:
@@ -125,11 +126,12 @@ class Scope:
 
     def build(self, data_path: str | None, chosen: dict | None = None):
         from audit.plan import build_plan
+        from audit.record import Tag
 
         reg = self.registration
         return build_plan(self.claims, self.profile, self.seeds, data_path, chosen,
                           tuning_seeds=reg.spec.tuning_seeds if reg else None,
-                          tags={"audit.audits": reg.tag} if reg else None, probe=self.probe)
+                          tags={Tag.AUDITS: reg.tag} if reg else None, probe=self.probe)
 
     def chosen(self, tracker: Any) -> dict:
         from audit.analyse.tuning import chosen_rates
@@ -181,6 +183,7 @@ def _print_registration(reg: Any) -> None:
 def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
          data_path: str | None, tracking_uri: str | None) -> None:
     """Print the run matrix (deduplicated, tuning runs first) and its cost, without training anything."""
+    from audit.record import USABLE
     from audit.track import Tracker
 
     scope = _scope(specs, profile, seeds, audit_file, data_path)
@@ -190,14 +193,13 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_f
     the_plan = scope.build(data_path, scope.chosen(tracker))
     from audit import estimate
 
-    measured, sizes = estimate.rates_from_store(tracker.runs_frame())
-    rates = {**estimate.load_rates(), **measured}
+    rates, sizes = estimate.known_rates(tracker)
     table = Table("config", "claims", "variant", "seed", "lr", "purpose", "shared", "status", "estimate",
                   title=f"profile {the_plan.profile}")
     total, unknown = 0.0, 0
     for run in the_plan.ordered():
         found = tracker.find(run.config_hash)
-        done = found is not None and found.status in ("finished", "diverged")
+        done = found is not None and found.status in USABLE
         seconds = None if done else estimate.estimate_seconds(run.config, rates, sizes)
         total += seconds or 0.0
         unknown += int(not done and seconds is None)
@@ -365,6 +367,32 @@ def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str
         uri = path.resolve().as_uri()
         if not webbrowser.open(uri):
             console.print(f"no browser found here: open {uri}")
+
+
+@main.command()
+@click.argument("config_hash")
+@uri_option
+@user_errors
+def show(config_hash: str, tracking_uri: str | None) -> None:
+    """Print the fully resolved config (JSON) of the run a config hash names, as it was stored with the run."""
+    from audit.record import config_by_hash, config_json
+    from audit.track import Tracker
+
+    click.echo(config_json(config_by_hash(Tracker(tracking_uri), config_hash)))
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the schema here instead of stdout.")
+def schema(out: str | None) -> None:
+    """Print the JSON Schema of claim files (for editors and YAML language servers)."""
+    from audit.schema import claim_schema_json
+
+    text = claim_schema_json()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        Path(out).write_text(text)
+        click.echo(f"wrote {out}", err=True)
 
 
 if __name__ == "__main__":

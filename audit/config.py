@@ -2,7 +2,9 @@
 
 Everything that changes what a run computes lives here, and nothing else does: the canonical JSON
 of a RunConfig is hashed into the run's identity (``config_hash``), so two claims that need the
-same run share it, and a finished run is found again instead of being retrained.
+same run share it, and a finished run is found again instead of being retrained. The data enter
+that identity by their content (``data.fingerprint``), not by where they lie (``data.path``), so a
+moved or renamed data folder, or another machine's copy of it, finds the same runs.
 Training code reads these models; it never sees claims.
 """
 
@@ -80,7 +82,13 @@ class DataConfig(_Frozen):
     """Where images come from, which subset, and the paper's preprocessing (docs/paper.md §3)."""
 
     source: Literal["synthetic", "imagefolder", "ilsvrc2012", "tiny_imagenet", "cifar_python"] = "synthetic"
-    path: str | None = None
+    path: str | None = Field(None, description="where the data lie: not part of the run's identity when "
+                             "the fingerprint is set")
+    fingerprint: str | None = Field(
+        None, description="the data's content (every image's name, label and size, before any subset), set "
+        "by the plan from data.path (audit.data.load.source_fingerprint): what the run's identity hashes "
+        "instead of the path"
+    )
     synthetic: SyntheticConfig = SyntheticConfig()
     classes: int | list[str] | None = Field(None, description="a number of classes, or their names/wnids")
     images_per_class: int | None = Field(None, ge=1)
@@ -162,8 +170,19 @@ class RunConfig(_Frozen):
             raise ValueError(f"data.source {self.data.source!r} needs data.path")
         return self
 
+    def identity(self) -> dict[str, Any]:
+        """What the config hash covers: every field, except the data's path once its fingerprint stands for it.
+
+        A config with a path and no fingerprint (built by hand, not by the plan) keeps its path:
+        two data sets must never share a run.
+        """
+        tree = self.model_dump(mode="json")
+        if self.data.fingerprint:
+            del tree["data"]["path"]
+        return tree
+
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
 
     @property
     def config_hash(self) -> str:

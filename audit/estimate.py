@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from audit import record
 from audit.config import RunConfig
 
 RATES_FILE = Path(__file__).with_name("measured_rates.json")
@@ -34,43 +36,36 @@ def train_images(cfg: RunConfig, known: dict[str, int] | None = None) -> int | N
         return d.classes * d.images_per_class
     if d.images_per_class and isinstance(d.classes, list):
         return len(d.classes) * d.images_per_class
-    return (known or {}).get(d.path or "")
+    return (known or {}).get(d.fingerprint or d.path or "")
 
 
-def rates_from_store(frame: pd.DataFrame) -> tuple[dict[str, float], dict[str, int]]:
-    """Seconds per image-epoch by cost key, and training-set sizes by data path, from finished runs."""
-    need = {"metrics.epoch_seconds", "tags.audit.dataset_train_images", "tags.audit.status"}
-    if frame.empty or not need <= set(frame.columns):
+def rates_from_store(frame: pd.DataFrame, store: record.ArtifactSource) -> tuple[dict[str, float], dict[str, int]]:
+    """Seconds per image-epoch by cost key, and training-set sizes by data fingerprint (or path), from finished runs.
+
+    Each run's config is read whole from its ``config.json`` (``store`` reads artifacts).
+    """
+    if frame.empty:
         return {}, {}
-    done = frame[frame["tags.audit.status"] == "finished"]
+    done = frame[record.with_status(frame, record.FINISHED)]
+    seconds = record.metrics(done, "epoch_seconds")
     rates: dict[str, list[float]] = {}
     sizes: dict[str, int] = {}
-    for _, run in done.iterrows():
-        try:
-            cfg = RunConfig.model_validate(_unflatten(run))
-            n = int(run["tags.audit.dataset_train_images"])
-        except (ValueError, TypeError):
+    for (_, run), took in zip(done.iterrows(), seconds):
+        n = record.dataset_count(run, "train_images")
+        cfg = record.config(run, store) if n and not math.isnan(took) else None
+        if cfg is None:
             continue
-        if cfg.data.path:
-            sizes[cfg.data.path] = n
-        rates.setdefault(cost_key(cfg), []).append(float(run["metrics.epoch_seconds"]) / max(n, 1))
+        if cfg.data.fingerprint or cfg.data.path:
+            sizes[cfg.data.fingerprint or cfg.data.path or ""] = n
+        rates.setdefault(cost_key(cfg), []).append(took / n)
     return {k: sorted(v)[len(v) // 2] for k, v in rates.items()}, sizes
 
 
-def _unflatten(run: pd.Series) -> dict:
-    tree: dict = {}
-    for col, value in run.items():
-        if not isinstance(col, str) or not col.startswith("params.") or pd.isna(value):
-            continue
-        *path, leaf = col.removeprefix("params.").split(".")
-        node = tree
-        for part in path:
-            node = node.setdefault(part, {})
-        try:
-            node[leaf] = json.loads(value)
-        except (json.JSONDecodeError, TypeError):
-            node[leaf] = value
-    return tree
+def known_rates(tracker: Any) -> tuple[dict[str, float], dict[str, int]]:
+    """Rates (this store's finished runs over the reference machine's) and training-set sizes by data."""
+    frame = tracker.runs_frame()
+    measured, sizes = rates_from_store(frame, record.RunFiles(tracker, frame))
+    return {**load_rates(), **measured}, sizes
 
 
 def load_rates() -> dict[str, float]:

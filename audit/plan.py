@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from audit.config import RunConfig, deep_merge, flatten
+from audit.record import Tag
 from audit.spec import Claim, SpecError
 
 
@@ -72,10 +73,10 @@ class PlannedRun:
             return ",".join(sorted({f"{r.claim}:{r.variant}" for r in self.roles if _purpose(r) == purpose}))
 
         probes = sorted({r.probe for r in self.roles if r.probe})
-        return {"audit.claims": ",".join(self.claims), "audit.variant": first.variant,
-                "audit.variants": joined("evidence"), "audit.tuning": joined("tuning"), "audit.probes": joined("probe"),
-                "audit.seed": str(first.seed), "audit.profile": profile, "audit.purpose": _purpose(first),
-                **({"audit.probe_note": " | ".join(probes)} if probes else {}), **self.extra_tags}
+        return {Tag.CLAIMS: ",".join(self.claims), Tag.VARIANT: first.variant,
+                Tag.VARIANTS: joined("evidence"), Tag.TUNING: joined("tuning"), Tag.PROBES: joined("probe"),
+                Tag.SEED: str(first.seed), Tag.PROFILE: profile, Tag.PURPOSE: _purpose(first),
+                **({Tag.PROBE_NOTE: " | ".join(probes)} if probes else {}), **self.extra_tags}
 
 
 def _purpose(role: Role) -> str:
@@ -134,8 +135,8 @@ def _data_override(data_path: str | None) -> dict[str, Any]:
 
 def resolve(claim: Claim, profile: str, variant: str, seed: int, lr: float | None,
             data_path: str | None) -> RunConfig:
-    """One fully resolved RunConfig; init_from still names a variant (fixed up by the caller)."""
-    return resolve_with(claim, profile, variant, seed, lr, _data_override(data_path))
+    """One fully resolved RunConfig, its data fingerprinted; init_from still names a variant (the caller fixes it)."""
+    return with_fingerprint(resolve_with(claim, profile, variant, seed, lr, _data_override(data_path)))
 
 
 def resolve_with(claim: Claim, profile: str, variant: str, seed: int, lr: float | None,
@@ -154,6 +155,17 @@ def resolve_with(claim: Claim, profile: str, variant: str, seed: int, lr: float 
         err = exc.errors()[0]
         raise SpecError(f"claim {claim.id}, profile {profile}, variant {variant}: "
                         f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}") from None
+
+
+def with_fingerprint(config: RunConfig) -> RunConfig:
+    """The config with its data's content fingerprint, so that its identity does not hang on the path."""
+    data = config.data
+    if data.path is None or data.fingerprint:
+        return config
+    from audit.data.load import source_fingerprint  # the data package owns listing and fingerprints
+
+    fingerprint = source_fingerprint(data.source, str(Path(data.path).expanduser().resolve()))
+    return config.model_copy(update={"data": data.model_copy(update={"fingerprint": fingerprint})})
 
 
 def same_run_message(claim: Claim, profile: str, a: str, b: str) -> str:

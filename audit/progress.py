@@ -25,8 +25,7 @@ class Progress:
         Rates measured on this store's finished runs already reflect this machine, so re-planning
         starts the correction over.
         """
-        measured, sizes = estimate.rates_from_store(self.tracker.runs_frame())
-        rates = {**estimate.load_rates(), **measured}
+        rates, sizes = estimate.known_rates(self.tracker)
         for run in plan.runs.values():
             if run.config_hash not in self.finished:
                 self.estimates[run.config_hash] = estimate.estimate_seconds(run.config, rates, sizes)

@@ -17,13 +17,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from audit import record
+from audit.record import Tag
+
+if TYPE_CHECKING:
+    from audit.config import RunConfig
+
 EXPERIMENT = "alexnet-audit"
 DEFAULT_URI = "sqlite:///runs/mlflow.db"
-_TAG = "audit."
 
 
 def default_uri() -> str:
@@ -74,6 +79,11 @@ class TrackedRun:
     status: str          # audit.status: running / finished / diverged / failed
     tags: dict[str, str]
 
+    @classmethod
+    def of(cls, run: Any) -> TrackedRun:
+        """From an MLflow run entity (a run without a status tag counts as failed)."""
+        return cls(run.info.run_id, run.data.tags.get(Tag.STATUS, record.FAILED), dict(run.data.tags))
+
 
 class Tracker:
     """A handle on the audit's MLflow store; create it once in the parent before any worker."""
@@ -110,17 +120,17 @@ class Tracker:
             return exp.experiment_id
 
     # ------------------------------------------------------------------ finding runs
+    def _runs_of(self, config_hash: str) -> list[Any]:
+        return self.client.search_runs([self.experiment_id], max_results=50,
+                                       filter_string=record.tag_filter(Tag.CONFIG_HASH, config_hash))
+
     def find(self, config_hash: str) -> TrackedRun | None:
         """The best run for a config: finished beats diverged beats running beats failed."""
-        runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`audit.config_hash` = '{config_hash}'", max_results=50
-        )
+        runs = [(TrackedRun.of(r), r.info.start_time) for r in self._runs_of(config_hash)]
         if not runs:
             return None
-        rank = {"finished": 0, "diverged": 1, "running": 2, "failed": 3}
-        best = min(runs, key=lambda r: (rank.get(r.data.tags.get("audit.status", "failed"), 4),
-                                        -r.info.start_time))
-        return TrackedRun(best.info.run_id, best.data.tags.get("audit.status", "failed"), dict(best.data.tags))
+        rank = {s: i for i, s in enumerate(record.STATUSES)}
+        return min(runs, key=lambda rs: (rank.get(rs[0].status, len(rank)), -rs[1]))[0]
 
     def get(self, run_id: str) -> TrackedRun | None:
         """One run by id (None if the store does not know it)."""
@@ -130,15 +140,16 @@ class Tracker:
             run = self.client.get_run(run_id)
         except MlflowException:
             return None
-        return TrackedRun(run_id, run.data.tags.get("audit.status", "failed"), dict(run.data.tags))
+        return TrackedRun.of(run)
 
     def unfinished(self, config_hash: str) -> list[TrackedRun]:
         """Runs of a config left running or failed (candidates for resuming)."""
-        runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`audit.config_hash` = '{config_hash}'", max_results=50
-        )
-        found = [TrackedRun(r.info.run_id, r.data.tags.get("audit.status", "failed"), dict(r.data.tags)) for r in runs]
-        return [r for r in found if r.status in ("running", "failed")]
+        found = [TrackedRun.of(r) for r in self._runs_of(config_hash)]
+        return [r for r in found if r.status in (record.RUNNING, record.FAILED)]
+
+    def params(self, run_id: str) -> dict[str, str]:
+        """A run's params (dotted config fields, as strings)."""
+        return dict(self.client.get_run(run_id).data.params)
 
     def last_step(self, run_id: str, key: str = "train_loss") -> int:
         """The last epoch logged to a run (0: none), so a resumed run never logs a step twice."""
@@ -146,19 +157,28 @@ class Tracker:
 
     def reopen(self, run_id: str, tags: dict[str, str]) -> None:
         """Mark an interrupted or failed run as running again (it is being resumed)."""
-        self.set_tags(run_id, {"audit.status": "running", **tags})
-        if "audit.error" in self.client.get_run(run_id).data.tags:
-            self.client.delete_tag(run_id, "audit.error")
+        self.set_tags(run_id, {Tag.STATUS: record.RUNNING, **tags})
+        if Tag.ERROR in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, Tag.ERROR)
         self.client.update_run(run_id, status="RUNNING")
 
     # ------------------------------------------------------------------ writing
+    def start_config(self, config: RunConfig, tags: dict[str, str], name: str) -> str:
+        """A new run of ``config``: its params (for the MLflow UI) and the whole config as ``config.json``."""
+        params, cut = record.param_values(config)
+        extra = {Tag.TRUNCATED_PARAMS: ",".join(cut)} if cut else {}
+        run_id = self.start(config.config_hash, params, {**tags, **extra}, name)
+        self.client.log_text(run_id, record.config_json(config), record.Artifact.CONFIG)
+        return run_id
+
     def start(self, config_hash: str, params: dict[str, str], tags: dict[str, str], name: str) -> str:
+        """A new run with these params as they are (``start_config`` is the executor's way in)."""
         from mlflow.entities import Param
 
         run = self.client.create_run(self.experiment_id, run_name=name,
-                                     tags={"audit.config_hash": config_hash, "audit.status": "running",
-                                           "audit.git_sha": git_sha(), **tags})
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+                                     tags={Tag.CONFIG_HASH: config_hash, Tag.STATUS: record.RUNNING,
+                                           Tag.GIT_SHA: git_sha(), **tags})
+        items = [Param(k, str(v)[:record.MAX_PARAM]) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run.info.run_id, params=items[i:i + 100])
         return run.info.run_id
@@ -182,9 +202,9 @@ class Tracker:
         """
         current = self.client.get_run(run_id).data.tags
         merged = {}
-        for key in ("audit.claims", "audit.variants", "audit.tuning", "audit.probes", "audit.audits"):
+        for key in record.ROLE_TAGS:
             have = current.get(key, "")
-            wanted = set(filter(None, have.split(","))) | set(filter(None, tags.get(key, "").split(",")))
+            wanted = set(record.split_roles(have)) | set(record.split_roles(tags.get(key, "")))
             union = ",".join(sorted(wanted))
             if union != have:
                 merged[key] = union
@@ -196,8 +216,8 @@ class Tracker:
 
     def finish(self, run_id: str, status: str) -> None:
         """status: finished / diverged / failed (the audit's own tag; MLflow's state follows)."""
-        self.set_tags(run_id, {"audit.status": status})
-        self.client.set_terminated(run_id, "FINISHED" if status in ("finished", "diverged") else "FAILED")
+        self.set_tags(run_id, {Tag.STATUS: status})
+        self.client.set_terminated(run_id, "FINISHED" if status in record.USABLE else "FAILED")
 
     # ------------------------------------------------------------------ reading
     def runs_frame(self) -> pd.DataFrame:

@@ -76,8 +76,9 @@ def main() -> None:
 
 def _rates(cwd: Path) -> dict[str, float]:
     """Rates measured by the runs of one store (read through the package, as `audit plan` does)."""
-    code = ("import json; from audit import estimate; from audit.track import Tracker; "
-            "print(json.dumps(estimate.rates_from_store(Tracker().runs_frame())[0]))")
+    code = ("import json; from audit import estimate; from audit.record import RunFiles; "
+            "from audit.track import Tracker; t = Tracker(); f = t.runs_frame(); "
+            "print(json.dumps(estimate.rates_from_store(f, RunFiles(t, f))[0]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

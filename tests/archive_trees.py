@@ -6,6 +6,7 @@
   inside) and ``ILSVRC2012_img_val.tar`` (flat), labels beside the tars or inside the val tar;
 - ``tiny_folder``: Tiny ImageNet's release layout (wnids.txt, words.txt, train/<wnid>/images, val/images
   with val_annotations.txt);
+- ``cifar_batches``: CIFAR-10's python batches (``data_batch_1`` … ``test_batch``, ``batches.meta``);
 - ``pack_zip`` / ``pack_tar``: any folder as a zip or a tar (any compression), optionally under a top folder.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import tarfile
 import zipfile
 from pathlib import Path
@@ -67,6 +69,23 @@ def ilsvrc_folder(root: Path, wnids=("n01440764", "n01443537", "n01484850"), tra
     _write(root / "LOC_val_solution.csv", "\n".join(rows) + "\n")
     _write(root / "LOC_synset_mapping.txt", "".join(f"{w} {WORDS[w]}\n" for w in sorted(wnids)))
     return root
+
+
+def cifar_batches(folder: Path, per_batch: int = 4) -> np.ndarray:
+    """Five training batches and a test batch of ``per_batch`` random 32-px images each; returns the pixels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (6 * per_batch, 3072), dtype=np.uint8)
+    names = [f"img_{i}.png".encode() for i in range(len(data))]
+    for j, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
+        sl = slice(j * per_batch, (j + 1) * per_batch)
+        labels = [(j + i) % 10 for i in range(per_batch)]
+        batch = {b"data": data[sl], b"labels": labels, b"filenames": names[sl]}
+        with open(folder / name, "wb") as fh:
+            pickle.dump(batch, fh)
+    with open(folder / "batches.meta", "wb") as fh:
+        pickle.dump({b"label_names": [f"class{i}".encode() for i in range(10)]}, fh)
+    return data
 
 
 def val_labels_txt(folder: Path) -> str:

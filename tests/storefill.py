@@ -18,6 +18,7 @@ import numpy as np
 from audit.plan import PlannedRun, build_plan
 from audit.spec import Claim
 from audit.track import Tracker
+from tests.archive_trees import cifar_batches, ilsvrc_folder
 
 EPOCHS = 30
 # Made-up effects (percentage points of val top-1 error) per variant, roughly the paper's directions.
@@ -108,14 +109,11 @@ def log_run(tracker: Tracker, run: PlannedRun, profile: str, tmp: Path, failed: 
 
 
 def fake_data(root: Path) -> dict[str, str]:
-    """Empty folders that the plan recognises as CIFAR-10 and ILSVRC-2012 (nothing reads them)."""
-    paths = {"cifar": root / "data" / "cifar10", "full": root / "data" / "ILSVRC2012",
-             "imagenet": root / "data" / "ILSVRC2012"}
-    for path in paths.values():
-        path.mkdir(parents=True, exist_ok=True)
-    (paths["cifar"] / "data_batch_1").touch()
-    (paths["full"] / "LOC_val_solution.csv").touch()
-    return {k: str(v) for k, v in paths.items()}
+    """Tiny CIFAR-10 and ILSVRC-2012 trees: the plan lists them (their fingerprints are in the config hashes)."""
+    cifar = root / "data" / "cifar10"
+    cifar_batches(cifar)
+    ilsvrc = ilsvrc_folder(root / "data" / "ILSVRC2012")
+    return {"cifar": str(cifar), "full": str(ilsvrc), "imagenet": str(ilsvrc)}
 
 
 BEST_LR = 0.03  # the made-up tuning runs do best at the grid's rate nearest this one

@@ -16,6 +16,7 @@ from audit.report.views import measure_view
 from audit.spec import load_claim, load_claims
 from audit.track import Tracker
 
+from .archive_trees import imagefolder
 from .conftest import REPO
 
 CLAIMS = REPO / "claims"
@@ -101,7 +102,7 @@ def test_a_new_claim_runs_from_the_schema_alone(workdir: Path) -> None:
     assert measure_view(results[0])["paper"] == "−3 pp"
 
 
-def test_a_profile_sets_the_papers_number_for_its_setting() -> None:
+def test_a_profile_sets_the_papers_number_for_its_setting(tmp_path: Path) -> None:
     """LRN's CIFAR-10 pair (13% -> 11%) is the paper's number for the cifar profile, not ImageNet's -1.4."""
     lrn = load_claim(CLAIMS / "lrn.yaml")
     top1, top5 = lrn.measure
@@ -110,5 +111,6 @@ def test_a_profile_sets_the_papers_number_for_its_setting() -> None:
     # the numbers are not part of any run's configuration: the cifar runs' hashes do not change
     without = lrn.model_copy(update={"profiles": {**lrn.profiles, "cifar": lrn.profiles["cifar"].model_copy(
         update={"paper": {}})}})
-    hashes = [sorted(build_plan([c], "cifar", data_path=".").runs) for c in (lrn, without)]
+    data = str(imagefolder(tmp_path / "data"))
+    hashes = [sorted(build_plan([c], "cifar", data_path=data).runs) for c in (lrn, without)]
     assert hashes[0] == hashes[1]

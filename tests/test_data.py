@@ -6,7 +6,6 @@ Every tree is tiny and generated in tmp_path; tests that need the real CIFAR-10 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import pickle
 import shutil
@@ -21,16 +20,12 @@ from audit.config import DataConfig, SyntheticConfig
 from audit.data import Augmenter, DataError, detect_source, load_dataset, stored_size
 from audit.data.synthetic import class_factors, families, generate
 
+from . import ilsvrc_tree
+from .archive_trees import cifar_batches
+
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR10 = ROOT.parent / "shared/data/cifar10"
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
-
-
-def _load_tree_maker():
-    spec = importlib.util.spec_from_file_location("make_ilsvrc_tree", ROOT / "bench/make_ilsvrc_tree.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -120,7 +115,7 @@ def test_cache_equals_pil_resize_and_centre_crop(tmp_path, fmt):
 @pytest.fixture
 def ilsvrc(tmp_path):
     src = make_folder_tree(tmp_path / "src", classes=("cat", "dog", "fox"), train=3, val=3)
-    return _load_tree_maker(), src
+    return ilsvrc_tree, src
 
 
 def _check_val_labels(ds, out: Path, maker) -> None:
@@ -202,24 +197,8 @@ def test_ilsvrc_mismatched_ground_truth(ilsvrc, tmp_path):
 
 # --- CIFAR python batches ------------------------------------------------------------------------
 
-def _write_cifar(folder: Path, per_batch: int = 4) -> np.ndarray:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    data = rng.integers(0, 256, (6 * per_batch, 3072), dtype=np.uint8)
-    names = [f"img_{i}.png".encode() for i in range(len(data))]
-    for j, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
-        sl = slice(j * per_batch, (j + 1) * per_batch)
-        labels = [(j + i) % 10 for i in range(per_batch)]
-        batch = {b"data": data[sl], b"labels": labels, b"filenames": names[sl]}
-        with open(folder / name, "wb") as fh:
-            pickle.dump(batch, fh)
-    with open(folder / "batches.meta", "wb") as fh:
-        pickle.dump({b"label_names": [f"class{i}".encode() for i in range(10)]}, fh)
-    return data
-
-
 def test_cifar_python_batches(tmp_path):
-    data = _write_cifar(tmp_path / "cifar-10-batches-py")
+    data = cifar_batches(tmp_path / "cifar-10-batches-py")
     assert detect_source(str(tmp_path)) == "cifar_python"
     cfg = DataConfig(source="cifar_python", path=str(tmp_path))
     ds = load_dataset(cfg, tmp_path / "cache", input_size=32)
@@ -233,7 +212,7 @@ def test_cifar_python_batches(tmp_path):
 
 def test_cifar_python_refuses_code_in_pickles(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
-    _write_cifar(folder)
+    cifar_batches(folder)
     with open(folder / "batches.meta", "wb") as fh:
         pickle.dump({b"label_names": os.system}, fh)  # a pickle that would import a callable
     with pytest.raises(DataError, match="batches.meta"):

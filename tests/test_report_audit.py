@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from audit.cli import main
 from audit.registration import load_registration
+from tests.archive_trees import cifar_batches
 from tests.conftest import REPO, open_page
 from tests.runlog import errors, log_run, store
 
@@ -118,8 +119,7 @@ def test_plan_prints_the_family_the_power_and_the_tuning_runs(tmp_path: Path) ->
     audit_file = tmp_path / "audit.yaml"
     audit_file.write_text(AUDIT.format(claims=REPO / "claims"))
     data = tmp_path / "cifar10"
-    data.mkdir()
-    (data / "data_batch_1").touch()   # the CIFAR-10 python layout, as the plan detects it (nothing reads it)
+    cifar_batches(data)   # the CIFAR-10 python layout: the plan lists it (nothing trains)
     result = CliRunner().invoke(main, ["plan", "--audit", str(audit_file), "--data", str(data),
                                        "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"])
     assert result.exit_code == 0, result.output

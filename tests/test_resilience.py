@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from audit.config import DataConfig, ModelConfig, RunConfig, SyntheticConfig, TrainConfig
-from audit.executors.lock import RunLock
+from audit.lock import RunLock
 from audit.track import Tracker
 from audit.train import checkpoint, train
 
@@ -174,13 +174,13 @@ def test_resume_after_the_plateau_dropped_the_rate(workdir: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         train(cfg, crashed, workdir / "b", run_id="r1")
     folder = workdir / "b" / "checkpoints" / cfg.config_hash
-    assert checkpoint.load(folder)["optimizer"]["groups"][0]["lr"] == rates[3], "the checkpoint holds the drop"
+    assert checkpoint.Checkpoint.load(folder).optimizer["groups"][0]["lr"] == rates[3], "the checkpoint holds the drop"
     resumed = Recorder(logged_until=2)
     assert train(cfg, resumed, workdir / "b", run_id="r1", resume=True).epochs == 5
     assert crashed.epochs + resumed.epochs == ref.epochs
-    a, b = (checkpoint.load(w / "checkpoints" / cfg.config_hash) for w in (workdir / "a", workdir / "b"))
-    assert a["schedule"] == b["schedule"], "the scheduler continues where it stopped"
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    a, b = (checkpoint.Checkpoint.load(w / "checkpoints" / cfg.config_hash) for w in (workdir / "a", workdir / "b"))
+    assert a.schedule == b.schedule, "the scheduler continues where it stopped"
+    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
 
 
 # ---------------------------------------------------------------------- SIGKILL and rerun

@@ -31,6 +31,7 @@ from audit.analyse.tuning import choose
 from audit.analyse.values import crossing
 from audit.plan import build_plan
 from audit.spec import SpecError, load_claim, load_claims
+from tests.archive_trees import cifar_batches
 from tests.runlog import errors, log_run, store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -228,13 +229,15 @@ def test_power_and_the_seeds_it_asks_for() -> None:
 
 # 8 ---------------------------------------------------------------- tuning that does not peek
 
-def test_the_grid_runs_on_tuning_seeds_and_the_verdict_waits_for_its_choice() -> None:
+def test_the_grid_runs_on_tuning_seeds_and_the_verdict_waits_for_its_choice(tmp_path: Path) -> None:
     claim = load_claim(REPO / "claims/relu.yaml")
-    first = build_plan([claim], "cifar", 3, data_path=str(REPO))
+    data = tmp_path / "cifar10"
+    cifar_batches(data)
+    first = build_plan([claim], "cifar", 3, data_path=str(data))
     assert {r.roles[0].seed for r in first.runs.values()} == {1000, 1001}
     assert all(r.tuning for r in first.runs.values()) and {p.variant for p in first.pending} == {"relu", "tanh"}
     chosen = {("relu", "relu"): 0.03, ("relu", "tanh"): 0.1}
-    second = build_plan([claim], "cifar", 3, data_path=str(REPO), chosen=chosen)
+    second = build_plan([claim], "cifar", 3, data_path=str(data), chosen=chosen)
     evidence = [r for r in second.runs.values() if not r.tuning]
     assert {(r.roles[0].variant, r.config.train.lr) for r in evidence} == {("relu", 0.03), ("tanh", 0.1)}
     assert {r.roles[0].seed for r in evidence} == {0, 1, 2} and not second.pending

@@ -18,6 +18,7 @@ from audit.analyse.colour import colour_specialisation
 from audit.analyse.measure import MeasureResult
 from audit.analyse.stats import ALPHA
 from audit.analyse.values import RunStore
+from audit.record import Artifact
 
 PERMUTATIONS = 2000
 
@@ -69,7 +70,7 @@ def run_tests(results: list[MeasureResult], store: RunStore, alpha: float = ALPH
                     continue
                 seen.add((run_id, weights))
                 try:
-                    w = np.load(store.artifact(run_id, f"weights/{weights}.npy"))
+                    w = np.load(store.artifact(run_id, Artifact.weights(weights)))
                 except Exception:  # noqa: BLE001 - any store: a run without its weights is left out of the table
                     continue
                 s = colour_specialisation(w, permutations=PERMUTATIONS, seed=row.seed)

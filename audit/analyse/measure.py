@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from audit import record
 from audit.analyse.stats import ALPHA, EXPLORATORY, Effects, Interval, Verdict, decide, holm, p_value, t_interval
 from audit.analyse.tuning import Choice, choose
 from audit.analyse.values import RunStore, Value, run_value
+from audit.record import Tag
 from audit.spec import Claim, Measure
 
 __all__ = ["Family", "MeasureResult", "RunStore", "SeedRow", "analyse_audit", "analyse_claim", "runs_for"]
@@ -81,27 +83,18 @@ def effects_of(rows: list[SeedRow]) -> Effects:
     return Effects.of([r.additive for r in used], [r.resolution_var for r in used], [r.censored for r in used])
 
 
-def _roles(frame: pd.DataFrame) -> pd.Series:
-    col = frame.get("tags.audit.variants")
-    if col is None:
-        return pd.Series([[] for _ in range(len(frame))], index=frame.index)
-    return col.fillna("").map(lambda s: s.split(","))
-
-
 def runs_for(frame: pd.DataFrame, claim: str, variant: str, profile: str) -> pd.DataFrame:
     """Runs serving claim:variant as evidence in a profile (tuning runs are not among them)."""
     if frame.empty:
         return frame
-    role = f"{claim}:{variant}"
-    mask = _roles(frame).map(lambda roles: role in roles) & (frame["tags.audit.profile"] == profile)
-    return frame[mask]
+    return frame[record.serving(frame, f"{claim}:{variant}") & record.of_profile(frame, profile)]
 
 
 def _by_seed(runs: pd.DataFrame) -> dict[int, pd.Series]:
     """Newest run per seed."""
     out: dict[int, pd.Series] = {}
     for _, run in runs.sort_values("start_time").iterrows():
-        out[int(run["tags.audit.seed"])] = run
+        out[record.seed(run)] = run
     return out
 
 
@@ -125,12 +118,12 @@ def _completed(runs: pd.DataFrame, choice: Choice | None) -> pd.DataFrame:
     """Completed evidence runs of a variant; for a tuned variant, only those at the chosen rate."""
     if runs.empty:
         return runs
-    done = runs[runs["tags.audit.status"].isin(["finished", "diverged"])]
+    done = runs[record.usable(runs)]
     if choice is None:
         return done
     if choice.lr is None:
         return done.iloc[0:0]
-    lrs = done["params.train.lr"].astype(float)
+    lrs = record.params(done, "train.lr").astype(float)
     return done[(lrs - choice.lr).abs() < 1e-12 * choice.lr]
 
 
@@ -141,7 +134,7 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunSto
     picked, failed = {}, {}
     for variant in claim.variants:
         runs = runs_for(frame, claim.id, variant, profile)
-        failed[variant] = list(runs.loc[runs["tags.audit.status"] == "failed", "run_id"]) if not runs.empty else []
+        failed[variant] = list(runs.loc[record.with_status(runs, record.FAILED), "run_id"]) if not runs.empty else []
         picked[variant] = _completed(runs, tuning.get(variant))
     results = []
     for m in claim.measure:
@@ -151,8 +144,7 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunSto
         ci = t_interval(effects)
         display = Interval(*(math.exp(v) if m.scale == "ratio" else v for v in (ci.mean, ci.lo, ci.hi)))
         used = [picked[m.treatment], picked[m.baseline]]
-        datasets = sorted({str(d) for r in used if not r.empty
-                           for d in r.get("tags.audit.dataset_name", pd.Series(dtype=str)).dropna()})
+        datasets = sorted({d for r in used for d in record.tags(r, Tag.dataset("name")) if d})
         paper = claim.paper_number(m, profile)
         verdict = decide(effects, m.expect, m.additive(m.smallest_effect), scientific, m.additive(paper))
         results.append(MeasureResult(claim, m, profile, rows, display, verdict, p_value(effects), paper=paper,
@@ -185,7 +177,7 @@ def analyse_audit(claims: list[Claim], frame: pd.DataFrame, store: RunStore, pro
     if family is not None:
         profile = family.profile
     results: list[MeasureResult] = []
-    profiles = [profile] if profile else sorted(set(frame.get("tags.audit.profile", pd.Series(dtype=str)).dropna()))
+    profiles = [profile] if profile else record.profiles(frame)
     for claim in claims:
         for prof in profiles:
             if prof in claim.profiles:

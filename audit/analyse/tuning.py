@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from audit import record
 from audit.analyse.values import RunStore, run_value
+from audit.record import Tag
 from audit.spec import Claim
 
 
@@ -38,12 +40,9 @@ class Choice:
 
 
 def _tuning_runs(frame: pd.DataFrame, claim: str, variant: str, profile: str) -> pd.DataFrame:
-    if frame.empty or "tags.audit.tuning" not in frame.columns:
-        return frame.iloc[0:0]
-    role = f"{claim}:{variant}"
-    mask = frame["tags.audit.tuning"].fillna("").map(lambda s: role in s.split(","))
-    mask &= frame["tags.audit.profile"] == profile
-    return frame[mask]
+    if frame.empty:
+        return frame
+    return frame[record.serving(frame, f"{claim}:{variant}", Tag.TUNING) & record.of_profile(frame, profile)]
 
 
 def choose(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore,
@@ -56,14 +55,14 @@ def choose(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore,
     for variant, grid in prof.lr_grid.items():
         choice = Choice(variant, m.id, m.better)
         runs = _tuning_runs(frame, claim.id, variant, profile)
-        done = runs[runs["tags.audit.status"].isin(["finished", "diverged"])] if not runs.empty else runs
+        done = runs[record.usable(runs)] if not runs.empty else runs
         metric = prof.tune_metric or (m.baseline_metric if variant == m.baseline and m.baseline_metric else m.metric)
-        lrs = done["params.train.lr"].astype(float) if not done.empty else pd.Series(dtype=float)
+        lrs = record.params(done, "train.lr").astype(float) if not done.empty else pd.Series(dtype=float)
         scores: dict[float, float] = {}
         complete = True
         for lr in grid:
             subset = done[(lrs - lr).abs() < 1e-12 * lr] if not done.empty else done
-            subset = subset[subset["tags.audit.seed"].astype(int).isin(seeds)] if not subset.empty else subset
+            subset = subset[record.tags(subset, Tag.SEED).astype(int).isin(seeds)] if not subset.empty else subset
             values = [run_value(r, m, metric, store).value for _, r in subset.iterrows()]
             values = [v for v in values if not math.isnan(v)]
             complete &= len(subset) == len(seeds)

@@ -20,7 +20,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from audit import record
 from audit.analyse.colour import colour_specialisation
+from audit.record import Artifact, dataset_count
 from audit.spec import Measure
 
 CROSSINGS = ("epochs_to_threshold", "epochs_to_converge")
@@ -52,23 +54,16 @@ def chance(metric: str, classes: int) -> float | None:
     return None
 
 
-def _count(run: pd.Series, name: str) -> int:
-    try:
-        return int(float(run.get(f"tags.audit.dataset_{name}") or 0))
-    except (TypeError, ValueError):
-        return 0
-
-
 def resolution(run: pd.Series, metric: str) -> float:
     """One image of the split an error rate was measured on, in percentage points (0 for losses)."""
     if "error" not in metric:
         return 0.0
     if metric.startswith("val"):
-        n = _count(run, "val_images")
+        n = dataset_count(run, "val_images")
     elif metric.startswith("holdout"):
-        n = _count(run, "holdout_images")
+        n = dataset_count(run, "holdout_images")
     else:   # the training error is measured on the whole set or a fixed slice of it (train_eval_images)
-        n = _count(run, "train_eval_images") or _count(run, "train_images")
+        n = dataset_count(run, "train_eval_images") or dataset_count(run, "train_images")
     return 100.0 / n if n else 0.0
 
 
@@ -89,19 +84,19 @@ def crossing(steps: list[float], values: list[float], target: float, start: floa
 
 
 def _classes(run: pd.Series) -> int:
-    return _count(run, "classes") or 10
+    return dataset_count(run, "classes") or 10
 
 
 def _budget(run: pd.Series, hist: pd.DataFrame) -> float:
     try:
-        return float(run.get("params.train.epochs"))
+        return float(record.param(run, "train.epochs"))
     except (TypeError, ValueError):
         return float(len(hist))
 
 
 def run_value(run: pd.Series, m: Measure, metric: str, store: RunStore) -> Value:
     """One run's number for a measure (``metric``: the measure's, or the baseline's own metric)."""
-    diverged = run.get("tags.audit.status") == "diverged"
+    diverged = record.status(run) == record.DIVERGED
     classes = _classes(run)
     if m.kind in CROSSINGS:
         hist = store.history(run["run_id"], [metric])
@@ -119,11 +114,11 @@ def run_value(run: pd.Series, m: Measure, metric: str, store: RunStore) -> Value
     if m.kind == "overfitting_gap":
         if diverged:
             return Value(0.0, "diverged: both errors at chance", res * math.sqrt(2))
-        gap = float(run.get("metrics.val_top1_error", math.nan)) - float(run.get("metrics.train_top1_error", math.nan))
+        gap = record.metric(run, "val_top1_error") - record.metric(run, "train_top1_error")
         train_res = resolution(run, "train_top1_error")
         return Value(gap, "", math.hypot(resolution(run, "val_top1_error"), train_res))
     if m.kind == "colour_index":
-        weights = np.load(store.artifact(run["run_id"], f"weights/{metric}.npy"))
+        weights = np.load(store.artifact(run["run_id"], Artifact.weights(metric)))
         return Value(colour_specialisation(weights, permutations=0).index, "diverged" if diverged else "")
     if diverged:
         worst = chance(metric, classes)
@@ -134,4 +129,4 @@ def run_value(run: pd.Series, m: Measure, metric: str, store: RunStore) -> Value
         hist = store.history(run["run_id"], [metric])
         best = hist[metric].min() if m.better == "lower" else hist[metric].max()
         return Value(float(best), "", res)
-    return Value(float(run.get(f"metrics.{metric}", math.nan)), "", res)
+    return Value(record.metric(run, metric), "", res)

@@ -62,6 +62,15 @@ def fingerprint(listing: Listing, size: int, manifest: str) -> str:
     return hashlib.sha256((head + manifest).encode()).hexdigest()[:16]
 
 
+def content_fingerprint(listing: Listing) -> str:
+    """Hash of a whole source's manifest (names relative to its root, labels, sizes): the data by content.
+
+    Where the data lie does not enter it, so a moved folder, or a zip of it, has the same fingerprint.
+    """
+    head = f"source={listing.source}\n{listing.extra}\n"
+    return hashlib.sha256((head + manifest_csv(listing)).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Entry:
     """An opened cache entry."""

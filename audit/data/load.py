@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from audit.config import DataConfig
-from audit.data.cache import open_or_build
+from audit.data.cache import content_fingerprint, open_or_build
 from audit.data.cifar import cifar_folder, list_cifar_python
 from audit.data.dataset import Dataset, Split, stored_size
+from audit.data.errors import DataError
 from audit.data.sources import Listing, list_ilsvrc2012, list_imagefolder
 from audit.data.subset import apply_subset
 from audit.data.synthetic import list_synthetic
@@ -46,6 +48,16 @@ def resolve_listing(cfg: DataConfig, cache_dir: Path | None = None) -> Listing:
     return LISTERS[cfg.source](open_tree(cfg.path, Path(cache_dir) / "archives" if cache_dir else None))
 
 
+@functools.lru_cache(maxsize=64)
+def source_fingerprint(source: str, path: str) -> str:
+    """The content fingerprint of the data at ``path`` (what a run's identity holds instead of the path).
+
+    Listing reads names and sizes only (no image is decoded; an archive's index is read once per
+    process), and is memoised per process: a plan asks once per data set, not once per run.
+    """
+    return content_fingerprint(resolve_listing(DataConfig(source=source, path=path)))
+
+
 def load_dataset(cfg: DataConfig, cache_dir: Path, input_size: int | None = None) -> Dataset:
     """Build (once) or open the cached data set; DataError (naming the path) on user mistakes.
 
@@ -53,7 +65,11 @@ def load_dataset(cfg: DataConfig, cache_dir: Path, input_size: int | None = None
     nor ``data.crop`` does (rules in ``audit.data.dataset``).
     """
     size = stored_size(cfg, input_size)
-    listing = apply_subset(resolve_listing(cfg, cache_dir), cfg)
+    whole = resolve_listing(cfg, cache_dir)
+    if cfg.fingerprint and content_fingerprint(whole) != cfg.fingerprint:
+        raise DataError(f"{whole.where}: the data changed since the run was planned (fingerprint "
+                        f"{content_fingerprint(whole)}, planned {cfg.fingerprint}): plan the run again")
+    listing = apply_subset(whole, cfg)
     entry = open_or_build(listing, size, Path(cache_dir), cfg.max_bad_fraction)
     classes = list(entry.meta["classes"])
     return Dataset(

@@ -1,7 +1,7 @@
 """The Ray executor: one Ray task per planned run, on a local or existing Ray cluster.
 
 Each task asks for ``--gpus-per-run`` GPUs and ``--cpus-per-run`` CPUs and runs the same
-``execute_one`` as the local executor (reuse → lock → resume or start → train), so runs carry the
+``audit.lifecycle.live`` as the local executor (reuse → lock → resume or start → train), so runs carry the
 same tags wherever they ran. Ray retries a task whose worker died (``max_retries``); the retry finds
 the dead worker's lock stale and resumes from its checkpoint. Workers log straight to the tracking
 URI (a relative SQLite path is made absolute first; across machines use an ``mlflow server`` and a
@@ -18,8 +18,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from audit.executors.local import execute_one
-from audit.executors.schedule import OnEvent, Outcome, drive
+from audit.executors.schedule import OnEvent, drive
+from audit.lifecycle import Outcome, live
 from audit.plan import Plan, PlannedRun
 from audit.spec import SpecError
 from audit.track import Tracker, portable_uri
@@ -49,7 +49,7 @@ def _task(run: PlannedRun, uri: str, workdir: Path, profile: str, claim_files: d
 
         torch.set_num_threads(runtime.threads)
     tracker = _TRACKERS.get(uri) or _TRACKERS.setdefault(uri, Tracker(uri))
-    return execute_one(run, tracker, workdir, profile, claim_files, runtime)
+    return live(run, tracker, workdir, profile, claim_files, runtime)
 
 
 class RayBackend:

@@ -17,19 +17,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
 from typing import Protocol
 
+from audit.lifecycle import Outcome
 from audit.plan import Plan, PlannedRun
-
-
-@dataclass
-class Outcome:
-    config_hash: str
-    run_id: str | None
-    status: str          # reused / finished / diverged / failed (busy: locked elsewhere, retried)
-    detail: str = ""
-
 
 OnEvent = Callable[[str, PlannedRun, "Outcome | None"], None]
 

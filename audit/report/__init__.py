@@ -17,7 +17,9 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from audit import record
 from audit.analyse.measure import MeasureResult, RunStore, analyse_audit
+from audit.record import Tag
 from audit.report import figures
 from audit.report.appendix import probe_appendix, registration_view, tuning_appendix
 from audit.report.colour import colour_view
@@ -27,7 +29,6 @@ from audit.report.store import ReportStore, Store
 from audit.report.views import (
     PROFILE_ORDER,
     claim_runs,
-    column,
     comparability,
     measure_view,
     missing_view,
@@ -65,7 +66,7 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
              store: RunStore, registration_tag: str | None) -> dict[str, Any]:
     """Everything one claim at one profile shows: measures, runs of every status, figures."""
     spec = claim.profiles.get(profile)
-    statuses = column(runs, "tags.audit.status")
+    statuses = record.tags(runs, Tag.STATUS)
     return {
         "anchor": f"claim-{claim.id}-{profile}", "claim": claim, "profile": profile, "spec": spec,
         "scientific": spec is not None and spec.scientific, "comparable": comparability(claim, profile),
@@ -74,8 +75,8 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
         "figures": section_figures(claim, runs, results, store),
         "tuning": results[0].tuning if results else {},
         "colour_runs": colour_view(results, store),
-        "n_failed": int((statuses == "failed").sum()), "n_diverged": int((statuses == "diverged").sum()),
-        "n_unfinished": int((~statuses.isin(["finished", "diverged", "failed"])).sum()),
+        "n_failed": int((statuses == record.FAILED).sum()), "n_diverged": int((statuses == record.DIVERGED).sum()),
+        "n_unfinished": int((~statuses.isin(record.ENDED)).sum()),
         "n_runs": len(runs),
     }
 
@@ -91,10 +92,10 @@ def build_sections(claims: list[Claim], frame: pd.DataFrame, results: list[Measu
     sections = []
     for claim in sorted(claims, key=_paper_order):
         runs = claim_runs(frame, claim.id)
-        profiles = {p for p in column(runs, "tags.audit.profile") if p}
+        profiles = record.profiles(runs)
         for profile in sorted(profiles, key=lambda p: (PROFILE_ORDER.get(p, 9), p)):
             mine = [r for r in results if r.claim.id == claim.id and r.profile == profile]
-            here = runs[column(runs, "tags.audit.profile") == profile]
+            here = runs[record.of_profile(runs, profile)]
             sections.append(_section(claim, profile, here, mine, store, registration_tag))
     return sections
 

@@ -10,15 +10,17 @@ from typing import Any
 
 import pandas as pd
 
+from audit import record
 from audit.analyse.measure import MeasureResult
-from audit.report.views import column, fmt, registered
+from audit.record import Tag
+from audit.report.views import fmt, registered
 
 
 def tuning_appendix(results: list[MeasureResult], frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per claim, profile and tuned variant: the grid's scores, the rate chosen and the runs behind them."""
     seen: set[tuple[str, str]] = set()
     out = []
-    status, seed, lr = (column(frame, c) for c in ("tags.audit.status", "tags.audit.seed", "params.train.lr"))
+    status, seed, lr = record.tags(frame, Tag.STATUS), record.tags(frame, Tag.SEED), record.params(frame, "train.lr")
     for r in results:
         key = (r.claim.id, r.profile)
         if key in seen or not r.tuning:
@@ -42,15 +44,15 @@ def probe_appendix(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Probe runs (``audit run --probe NOTE``), grouped by what each was meant to decide."""
     groups: dict[str, list[dict[str, str]]] = {}
     for _, run in frame.iterrows():
-        probes = str(run.get("tags.audit.probes") or "")
+        probes = record.run_roles(run, Tag.PROBES)
         if not probes:
             continue
-        groups.setdefault(str(run.get("tags.audit.probe_note") or "—"), []).append({
-            "roles": probes.replace(",", ", "), "profile": str(run.get("tags.audit.profile", "")),
-            "seed": str(run.get("tags.audit.seed", "")), "lr": str(run.get("params.train.lr", "")),
-            "status": str(run.get("tags.audit.status", "")), "run_id": str(run["run_id"]),
-            "val1": fmt(_number(run.get("metrics.val_top1_error"))),
-            "train1": fmt(_number(run.get("metrics.train_top1_error")))})
+        groups.setdefault(record.tag(run, Tag.PROBE_NOTE) or "—", []).append({
+            "roles": ", ".join(probes), "profile": record.profile(run),
+            "seed": record.tag(run, Tag.SEED), "lr": record.param(run, "train.lr"),
+            "status": record.status(run), "run_id": str(run["run_id"]),
+            "val1": fmt(_number(record.metric(run, "val_top1_error"))),
+            "train1": fmt(_number(record.metric(run, "train_top1_error")))})
     return [{"note": note, "runs": runs} for note, runs in sorted(groups.items())]
 
 

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit import record
 from audit.analyse.colour import chromatic_fraction
 from audit.analyse.measure import MeasureResult, RunStore
 from audit.analyse.stats import t_interval
+from audit.record import Artifact, Tag
 from audit.report import figures
-from audit.report.views import column
 from audit.spec import Claim, Measure
 
 GAP_KINDS = ("overfitting_gap", "epochs_to_converge")
@@ -51,11 +52,8 @@ def _shown(seeds: int) -> str:
 
 def _variant_runs(runs: pd.DataFrame, claim: str, variant: str) -> list[tuple[int, str]]:
     """(seed, run id) of a variant's completed runs (for variants no measure pairs, e.g. a pre-training)."""
-    role = f"{claim}:{variant}"
-    mask = column(runs, "tags.audit.variants").map(lambda s: role in s.split(","))
-    mask &= column(runs, "tags.audit.status").isin(["finished", "diverged"])
-    picked = runs[mask]
-    return sorted((int(s), rid) for s, rid in zip(column(picked, "tags.audit.seed"), picked["run_id"]))
+    picked = runs[record.serving(runs, f"{claim}:{variant}") & record.usable(runs)]
+    return sorted((int(s), rid) for s, rid in zip(record.tags(picked, Tag.SEED), picked["run_id"]))
 
 
 def _threshold_figures(results: list[MeasureResult], store: RunStore) -> list[dict[str, str]]:
@@ -139,7 +137,7 @@ def _bars_figure(results: list[MeasureResult]) -> list[dict[str, str]]:
 
 def _weights(store: RunStore, run_id: str, name: str) -> np.ndarray | None:
     try:
-        return np.load(store.artifact(run_id, f"weights/{name}.npy"))
+        return np.load(store.artifact(run_id, Artifact.weights(name)))
     except Exception:  # noqa: BLE001 - any store: a run without the artifact shows no grid
         return None
 

@@ -9,13 +9,14 @@ ILSVRC-2012 at 224 px with 10-crop evaluation.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from audit import record
 from audit.analyse.measure import RunStore
+from audit.record import Artifact, Tag
 from audit.report.views import column, fmt
 from audit.spec import Claim
 
@@ -34,13 +35,15 @@ PAPER_TABLE2 = [
     ("7 CNNs*", 36.7, 15.4, 15.3, "five CNNs + two CNN*: the competition entry"),
 ]
 # The paper's net, as MLflow params: a run differing in any of these is a variant, not the baseline.
-BASELINE_PARAMS = {"params.model.arch": "alexnet", "params.model.activation": "relu", "params.model.lrn": "true",
-                   "params.model.pooling": "overlapping", "params.model.dropout": "0.5",
-                   "params.model.remove_conv": "null", "params.model.towers": "2", "params.init_from": "null"}
-GROUP = {"tags.audit.profile": "profile", "params.data.source": "source", "tags.audit.dataset_name": "dataset",
-         "tags.audit.dataset_fingerprint": "fingerprint", "tags.audit.dataset_classes": "classes",
-         "params.model.input_size": "size", "params.model.width": "width", "params.train.epochs": "epochs",
-         "params.data.eval_crops": "crops"}
+BASELINE_PARAMS = {"model.arch": "alexnet", "model.activation": "relu", "model.lrn": "true",
+                   "model.pooling": "overlapping", "model.dropout": "0.5", "model.remove_conv": "null",
+                   "model.towers": "2", "init_from": "null"}
+# What makes baseline runs one row of the table: frame column → the row's key.
+GROUP = {record.tag_col(Tag.PROFILE): "profile", record.param_col("data.source"): "source",
+         record.tag_col(Tag.dataset("name")): "dataset", record.tag_col(Tag.DATASET_FINGERPRINT): "fingerprint",
+         record.tag_col(Tag.dataset("classes")): "classes", record.param_col("model.input_size"): "size",
+         record.param_col("model.width"): "width", record.param_col("train.epochs"): "epochs",
+         record.param_col("data.eval_crops"): "crops"}
 
 
 def unmodified_roles(claims: list[Claim]) -> set[str]:
@@ -61,15 +64,15 @@ def baseline_runs(frame: pd.DataFrame, claims: list[Claim]) -> pd.DataFrame:
     """Completed runs of the unmodified two-tower AlexNet."""
     if frame.empty:
         return frame
-    mask = column(frame, "tags.audit.status").isin(["finished", "diverged"])
-    for col, value in BASELINE_PARAMS.items():
-        if col in frame.columns:
-            mask &= column(frame, col).isin([value, ""])
-        elif col != "params.init_from":
+    mask = record.usable(frame)
+    for name, value in BASELINE_PARAMS.items():
+        if record.param_col(name) in frame.columns:
+            mask &= record.params(frame, name).isin([value, ""])
+        elif name != "init_from":
             return frame.iloc[0:0]
     roles = unmodified_roles(claims)
-    profiles = column(frame, "tags.audit.profile")
-    served = column(frame, "tags.audit.variants").str.split(",")
+    profiles = record.tags(frame, Tag.PROFILE)
+    served = record.roles(frame)
     mask &= pd.Series([any(f"{p}|{r}" in roles for r in rs) for p, rs in zip(profiles, served)], index=frame.index)
     return frame[mask]
 
@@ -98,8 +101,8 @@ def ensemble_errors(store: RunStore, run_ids: list[str]) -> tuple[float, float, 
     used, missing = 0, 0
     for run_id in run_ids:
         try:
-            probs = np.load(store.artifact(run_id, "predictions/val_probs.npy")).astype(np.float32)
-            y = np.load(store.artifact(run_id, "predictions/val_labels.npy"))
+            probs = np.load(store.artifact(run_id, Artifact.predictions("val_probs"))).astype(np.float32)
+            y = np.load(store.artifact(run_id, Artifact.predictions("val_labels")))
         except Exception:  # noqa: BLE001 - any store: a run without predictions is simply left out
             missing += 1
             continue
@@ -135,8 +138,8 @@ def headline_rows(frame: pd.DataFrame, claims: list[Claim], store: RunStore) -> 
     for key_values, idx in keys.groupby(list(GROUP.values()), sort=True).groups.items():
         key = dict(zip(GROUP.values(), key_values))
         group = base.loc[idx]
-        done = group[column(group, "tags.audit.status") == "finished"]
-        diverged = list(group.loc[column(group, "tags.audit.status") == "diverged", "run_id"])
+        done = group[record.with_status(group, record.FINISHED)]
+        diverged = list(group.loc[record.with_status(group, record.DIVERGED), "run_id"])
         reasons = _not_comparable(key)
         crops = "10 crops" if key["crops"] == "10" else "centre crop"
         dataset = (key["dataset"] or key["source"]) + (f" ({key['classes']} classes)" if key["classes"] else "")
@@ -144,8 +147,8 @@ def headline_rows(frame: pd.DataFrame, claims: list[Claim], store: RunStore) -> 
                   "epochs": key["epochs"], "crops": crops, "comparable": not reasons,
                   "why_not": "; ".join(reasons), "diverged": diverged, "note": ""}
         rows.append({**common, "model": "1 net (mean over seeds)", "seeds": len(done),
-                     "top1": _mean_sd(column(done, "metrics.val_top1_error", math.nan)),
-                     "top5": _mean_sd(column(done, "metrics.val_top5_error", math.nan)),
+                     "top1": _mean_sd(record.metrics(done, "val_top1_error")),
+                     "top5": _mean_sd(record.metrics(done, "val_top5_error")),
                      "paper": "1 CNN: 40.7 / 18.2", "runs": list(done["run_id"])})
         ens = ensemble_errors(store, list(done["run_id"]))
         if isinstance(ens, str):

@@ -13,8 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from audit import record
 from audit.analyse.measure import MeasureResult
 from audit.config import flatten
+from audit.record import Tag, column, roles
 from audit.spec import Claim, Measure
 
 PROFILE_ORDER = {"smoke": 0, "cifar": 1, "cifar2012": 1, "imagenet": 2, "full": 3}
@@ -38,29 +40,15 @@ def fmt(x: float | None, digits: int = 2) -> str:
     return f"{x:.{digits}f}".replace("-", "−")
 
 
-def column(frame: pd.DataFrame, name: str, default: Any = "") -> pd.Series:
-    """A column as strings ('' when missing), or as floats when the default is a number."""
-    if name not in frame.columns:
-        return pd.Series([default] * len(frame), index=frame.index, dtype=object if isinstance(default, str) else float)
-    if isinstance(default, str):
-        return frame[name].fillna(default).astype(str)
-    return pd.to_numeric(frame[name], errors="coerce")
-
-
-def roles(frame: pd.DataFrame, tag: str = "tags.audit.variants") -> pd.Series:
-    """Every 'claim:variant' a run is evidence for (a shared baseline serves several claims), or tunes."""
-    return column(frame, tag).map(lambda s: [r for r in s.split(",") if r])
-
-
 def select_runs(frame: pd.DataFrame, claims: list[Claim], profile: str | None) -> pd.DataFrame:
     """The runs of these claims (and this profile), tuning and probe runs included: what a report is about."""
     if frame.empty:
         return frame
     ids = {c.id for c in claims}
-    both = roles(frame) + roles(frame, "tags.audit.tuning") + roles(frame, "tags.audit.probes")
+    both = roles(frame) + roles(frame, Tag.TUNING) + roles(frame, Tag.PROBES)
     mask = both.map(lambda rs: any(r.split(":")[0] in ids for r in rs))
     if profile:
-        mask &= column(frame, "tags.audit.profile") == profile
+        mask &= record.of_profile(frame, profile)
     return frame[mask]
 
 
@@ -202,23 +190,25 @@ def _overrides(claim: Claim, profile: str, variant: str) -> str:
 
 
 def _distinct(frame: pd.DataFrame, name: str) -> str:
+    """The distinct values of a frame column (``record.tag_col`` / ``param_col``), shortest first."""
     values = sorted({v for v in column(frame, name) if v}, key=lambda s: (len(s), s))
     return ", ".join(values) or "—"
 
 
 def what_was_run(claim: Claim, profile: str, runs: pd.DataFrame) -> dict[str, Any]:
     """Variants, seeds, data, epochs and scale behind a claim's numbers at one profile."""
-    seeds = sorted({int(s) for s in column(runs, "tags.audit.seed") if s.lstrip("-").isdigit()})
-    archs = {a for a in column(runs, "params.model.arch") if a}
+    seeds = sorted({int(s) for s in record.tags(runs, Tag.SEED) if s.lstrip("-").isdigit()})
+    archs = {a for a in record.params(runs, "model.arch") if a}
+    tag, param = record.tag_col, record.param_col
     return {
         "variants": [{"name": v, "changes": _overrides(claim, profile, v)} for v in claim.variants],
-        "seeds": seeds, "datasets": _distinct(runs, "tags.audit.dataset_name"),
-        "classes": _distinct(runs, "tags.audit.dataset_classes"),
-        "train_images": _distinct(runs, "tags.audit.dataset_train_images"),
-        "epochs": _distinct(runs, "params.train.epochs"), "epochs_run": _distinct(runs, "tags.audit.epochs_run"),
-        "input_size": _distinct(runs, "params.model.input_size"), "width": _distinct(runs, "params.model.width"),
-        "archs": ", ".join(sorted(archs)) or "—", "devices": _distinct(runs, "tags.audit.device"),
-        "crops": _distinct(runs, "params.data.eval_crops"),
+        "seeds": seeds, "datasets": _distinct(runs, tag(Tag.dataset("name"))),
+        "classes": _distinct(runs, tag(Tag.dataset("classes"))),
+        "train_images": _distinct(runs, tag(Tag.dataset("train_images"))),
+        "epochs": _distinct(runs, param("train.epochs")), "epochs_run": _distinct(runs, tag(Tag.EPOCHS_RUN)),
+        "input_size": _distinct(runs, param("model.input_size")), "width": _distinct(runs, param("model.width")),
+        "archs": ", ".join(sorted(archs)) or "—", "devices": _distinct(runs, tag(Tag.DEVICE)),
+        "crops": _distinct(runs, param("data.eval_crops")),
         "arch_notes": [ARCH_NOTES[a] for a in sorted(archs) if a in ARCH_NOTES],
     }
 
@@ -227,7 +217,7 @@ def registered(run: pd.Series, tag: str | None) -> str:
     """Whether a run was made under the report's registration: '' (no audit), 'yes', or why not."""
     if tag is None:
         return ""
-    audits = [a for a in str(run.get("tags.audit.audits") or "").split(",") if a]
+    audits = record.run_roles(run, Tag.AUDITS)
     if tag in audits:
         return "yes"
     same = [a for a in audits if a.split("@")[0] == tag.split("@")[0]]
@@ -242,31 +232,29 @@ def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
     order = {v: i for i, v in enumerate(claim.variants)}
     out = []
     for _, run in runs.iterrows():
-        variants = [r.split(":", 1)[1] for r in str(run.get("tags.audit.variants") or "").split(",")
-                    if r.startswith(claim.id + ":")]
-        status = str(run.get("tags.audit.status") or "unknown")
+        variants = record.variants_of(run, claim.id)
+        status = record.status(run) or "unknown"
         grid = any(v in tuned for v in variants)
         if run["run_id"] in used:
             role = "in the statistics"
-        elif status == "failed":
+        elif status == record.FAILED:
             role = "failed: not in the statistics"
-        elif status == "running":
+        elif status == record.RUNNING:
             role = "unfinished: not in the statistics"
         elif grid:
             role = "not at the rate the tuning seeds chose"
         else:
             role = "not paired (no run of the other variant with this seed)"
+        seed, lr = record.tag(run, Tag.SEED), record.param(run, "train.lr")
         out.append({
-            "variant": ", ".join(variants), "seed": str(run.get("tags.audit.seed", "")), "status": status,
-            "lr": str(run.get("params.train.lr", "")) if grid else "",
-            "epochs": f"{run.get('tags.audit.epochs_run') or '—'} / {run.get('params.train.epochs', '—')}",
-            "train1": fmt(_float(run.get("metrics.train_top1_error"))),
-            "val1": fmt(_float(run.get("metrics.val_top1_error"))),
-            "val5": fmt(_float(run.get("metrics.val_top5_error"))),
-            "role": role, "run_id": str(run["run_id"]), "config": str(run.get("tags.audit.config_hash", "")),
-            "error": str(run.get("tags.audit.error") or ""), "registered": registered(run, registration_tag),
-            "_key": (order.get(variants[0], 99) if variants else 99, str(run.get("tags.audit.seed", "")),
-                     str(run.get("params.train.lr", ""))),
+            "variant": ", ".join(variants), "seed": seed, "status": status, "lr": lr if grid else "",
+            "epochs": f"{record.tag(run, Tag.EPOCHS_RUN) or '—'} / {record.param(run, 'train.epochs') or '—'}",
+            "train1": fmt(_float(record.metric(run, "train_top1_error"))),
+            "val1": fmt(_float(record.metric(run, "val_top1_error"))),
+            "val5": fmt(_float(record.metric(run, "val_top5_error"))),
+            "role": role, "run_id": str(run["run_id"]), "config": record.tag(run, Tag.CONFIG_HASH),
+            "error": record.tag(run, Tag.ERROR), "registered": registered(run, registration_tag),
+            "_key": (order.get(variants[0], 99) if variants else 99, seed, lr),
         })
     out.sort(key=lambda r: r.pop("_key"))  # type: ignore[arg-type]
     return out
@@ -286,14 +274,15 @@ def _counts(frame: pd.DataFrame, name: str) -> list[tuple[str, int]]:
 
 def provenance(frame: pd.DataFrame) -> dict[str, Any]:
     """Where every number came from: commits, devices, data fingerprints, and every run with its hash."""
-    cols = {"run_id": "MLflow run", "tags.audit.config_hash": "config hash", "tags.audit.variants": "claim:variant",
-            "tags.audit.seed": "seed", "tags.audit.profile": "profile", "tags.audit.status": "status",
-            "tags.audit.dataset_name": "data", "tags.audit.dataset_fingerprint": "fingerprint",
-            "tags.audit.device": "device", "tags.audit.git_sha": "git"}
+    tag = record.tag_col
+    cols = {"run_id": "MLflow run", tag(Tag.CONFIG_HASH): "config hash", tag(Tag.VARIANTS): "claim:variant",
+            tag(Tag.SEED): "seed", tag(Tag.PROFILE): "profile", tag(Tag.STATUS): "status",
+            tag(Tag.dataset("name")): "data", tag(Tag.DATASET_FINGERPRINT): "fingerprint",
+            tag(Tag.DEVICE): "device", tag(Tag.GIT_SHA): "git"}
     table = pd.DataFrame({label: column(frame, col) for col, label in cols.items()}, index=frame.index)
-    fingerprints = sorted({(n or "—", f or "—") for n, f in zip(column(frame, "tags.audit.dataset_name"),
-                                                              column(frame, "tags.audit.dataset_fingerprint"))})
+    fingerprints = sorted({(n or "—", f or "—") for n, f in zip(record.tags(frame, Tag.dataset("name")),
+                                                              record.tags(frame, Tag.DATASET_FINGERPRINT))})
     return {"columns": list(cols.values()), "rows": table.sort_values(["profile", "claim:variant", "seed"])
-            .values.tolist(), "commits": _counts(frame, "tags.audit.git_sha"),
-            "devices": _counts(frame, "tags.audit.device"), "fingerprints": fingerprints,
-            "statuses": _counts(frame, "tags.audit.status")}
+            .values.tolist(), "commits": _counts(frame, tag(Tag.GIT_SHA)),
+            "devices": _counts(frame, tag(Tag.DEVICE)), "fingerprints": fingerprints,
+            "statuses": _counts(frame, tag(Tag.STATUS))}

@@ -7,16 +7,18 @@ and the epochs without improvement), the RNG states
 order and augmentation; the loop draws from nothing else), the epochs done with their metrics, and
 the MLflow run id — so a resumed run on the CPU continues bit for bit as if never stopped.
 
-Written atomically (a temporary file, fsync, ``os.replace``): a kill at any moment leaves the
-previous checkpoint or the new one, never half of one. ``last.json`` beside it says, cheaply, which
-run and epoch it belongs to. Weights and optimiser buffers are stored in the canonical (grouped,
-single-device) layout, whatever the placement or data parallelism that produced them.
+``Checkpoint`` is that state, typed. It is written atomically (a temporary file, fsync,
+``os.replace``): a kill at any moment leaves the previous checkpoint or the new one, never half of
+one. ``last.json`` beside it says, cheaply, which run and epoch it belongs to. Weights and optimiser
+buffers are stored in the canonical (grouped, single-device) layout, whatever the placement or data
+parallelism that produced them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +97,36 @@ def _atomic(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
-def save(folder: Path, payload: dict[str, Any]) -> Path:
-    """Write ``last.pt`` (then ``last.json``) atomically; ``payload`` has run_id and epoch."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LAST
-    _atomic(path, lambda fh: torch.save(payload, fh))
-    info = {"run_id": payload["run_id"], "epoch": payload["epoch"], "status": payload.get("status")}
-    _atomic(folder / INFO, lambda fh: fh.write(json.dumps(info).encode()))
-    return path
+@dataclass
+class Checkpoint:
+    """The state at the end of an epoch: what ``train`` needs to continue as if it had never stopped."""
+
+    run_id: str                                   # the MLflow run it belongs to
+    config_hash: str
+    epoch: int                                    # epochs done
+    status: str                                   # finished / diverged so far
+    stop: bool                                    # the run has ended early (diverged, or reached its threshold)
+    history: list[tuple[int, dict[str, float]]]   # (epoch, metrics) of every epoch done
+    schedule: dict[str, Any]                      # the learning-rate schedule's state_dict
+    rng: list[dict[str, Any]]                     # per rank: ``rng_state``
+    model: dict[str, Tensor]                      # canonical layout (``model_state``)
+    optimizer: dict[str, Any]                     # canonical layout (``optimizer_state``)
+
+    def save(self, folder: Path) -> Path:
+        """Write ``last.pt`` (then ``last.json``) atomically; returns the ``last.pt`` path."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / LAST
+        payload = {f.name: getattr(self, f.name) for f in fields(self)}  # plain types: loads with weights_only
+        _atomic(path, lambda fh: torch.save(payload, fh))
+        info = {"run_id": self.run_id, "epoch": self.epoch, "status": self.status}
+        _atomic(folder / INFO, lambda fh: fh.write(json.dumps(info).encode()))
+        return path
+
+    @classmethod
+    def load(cls, folder: Path) -> Checkpoint:
+        payload = torch.load(folder / LAST, map_location="cpu", weights_only=True)
+        payload["history"] = [(int(e), m) for e, m in payload["history"]]
+        return cls(**payload)
 
 
 def peek(folder: Path) -> dict[str, Any] | None:
@@ -113,10 +137,6 @@ def peek(folder: Path) -> dict[str, Any] | None:
         return json.loads((folder / INFO).read_text())
     except (OSError, ValueError):
         return None
-
-
-def load(folder: Path) -> dict[str, Any]:
-    return torch.load(folder / LAST, map_location="cpu", weights_only=True)
 
 
 def discard(folder: Path) -> None:

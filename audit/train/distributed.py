@@ -94,7 +94,7 @@ class NullLogger:
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         pass
 
-    def artifact(self, path: Path, folder: str = "weights") -> None:
+    def artifact(self, path: Path, folder: str = "") -> None:
         pass
 
 

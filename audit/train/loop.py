@@ -29,6 +29,7 @@ from audit.config import RunConfig, TrainConfig
 from audit.data import Augmenter, Dataset, load_dataset
 from audit.models import build_model
 from audit.models.placement import place
+from audit.record import Artifact
 from audit.train import checkpoint
 from audit.train.allocator import keep_freed_memory
 from audit.train.distributed import Dist, Runtime
@@ -42,7 +43,7 @@ class RunLogger(Protocol):
 
     def dataset(self, info: dict[str, str], manifest: Path | None) -> None: ...
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
-    def artifact(self, path: Path, folder: str = "weights") -> None: ...
+    def artifact(self, path: Path, folder: str = Artifact.WEIGHTS) -> None: ...
 
 
 @dataclass
@@ -111,6 +112,125 @@ def _measure(model: nn.Module, data: Dataset, slices: TrainingSlices, aug: Augme
     return metrics
 
 
+@dataclass
+class _Training:
+    """One run being trained: its data, model, optimiser, schedule and generator, and the epochs done.
+
+    ``train`` reads as: set up (``_setup``), continue from a checkpoint (``resume_from``), then per
+    epoch fit, measure (``epoch``) and checkpoint (``checkpoint``), and finally save the weights and
+    predictions (``finish``).
+    """
+
+    cfg: RunConfig
+    ctx: Dist
+    data: Dataset
+    slices: TrainingSlices
+    net: nn.Module            # the model as built (the initial weights; canonical layout)
+    model: nn.Module          # placed and, for data-parallel ranks, wrapped
+    opt: torch.optim.Optimizer
+    schedule: Schedule
+    aug: Augmenter
+    gen: torch.Generator      # the data order and augmentation stream
+    steps: int
+    ckpt_dir: Path
+    run_id: str
+    status: str = "finished"
+    stop: bool = False
+    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+
+    def resume_from(self, saved: checkpoint.Checkpoint, logger: RunLogger) -> None:
+        """Continue where the checkpoint stopped, replaying its epochs to the logger (which skips those it has)."""
+        checkpoint.load_optimizer_state(self.model, self.opt, saved.optimizer)
+        self.schedule.load_state_dict(saved.schedule)
+        checkpoint.load_rng_state(self.gen, saved.rng[self.ctx.rank % len(saved.rng)])
+        self.status, self.stop, self.history = saved.status, saved.stop, saved.history
+        for done, metrics in self.history:
+            logger.epoch(done, metrics)
+
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """One epoch (0-based) of SGD, then its eval-mode figures; a non-finite loss ends the run as diverged."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        metrics = _fit_epoch(self.model, self.opt, self.schedule, self.data, self.slices.fit, self.aug, self.gen,
+                             cfg, self.ctx, epoch, self.steps)
+        if not math.isfinite(metrics["train_loss_running"]):
+            self.status, self.stop = "diverged", True
+            metrics.update({"train_loss": math.nan, "train_top1_error": math.nan})  # not measurable
+        else:
+            metrics.update(_measure(checkpoint.unwrap(self.model), self.data, self.slices, self.aug, cfg,
+                                    self.ctx.device))
+            threshold = cfg.train.stop_at_train_error
+            self.stop = threshold is not None and metrics["train_top1_error"] <= threshold
+        self.schedule.end_epoch(epoch, metrics.get("holdout_top1_error"))
+        metrics["epoch_seconds"] = time.perf_counter() - t0
+        self.history.append((epoch + 1, metrics))
+        return metrics
+
+    def checkpoint(self) -> None:
+        """Save the state after the last epoch (rank 0 writes; every rank's RNG state is in it)."""
+        rng = self.ctx.gather(checkpoint.rng_state(self.gen))
+        if self.ctx.is_main:
+            checkpoint.Checkpoint(
+                run_id=self.run_id, config_hash=self.cfg.config_hash, epoch=len(self.history), status=self.status,
+                stop=self.stop, history=self.history, schedule=self.schedule.state_dict(), rng=rng,
+                model=checkpoint.model_state(self.model),
+                optimizer=checkpoint.optimizer_state(self.model, self.opt)).save(self.ckpt_dir)
+
+    def finish(self, logger: RunLogger) -> TrainResult:
+        """Save the final weights (``final.pt``), conv1's filters and, for a finished run, the predictions."""
+        core = checkpoint.unwrap(self.model)
+        final = self.ckpt_dir / "final.pt"
+        if self.ctx.is_main:
+            state = checkpoint.model_state(self.model)
+            torch.save(state, final)
+            if core is not self.net:  # placed elsewhere: the built net holds the initial weights
+                self.net.load_state_dict(state)
+            _save_first_layer(self.net, self.ckpt_dir / "conv1_final.npy", logger)
+            if self.status == "finished":
+                _save_predictions(core, self.data, self.aug, self.cfg, self.ctx.device, self.ckpt_dir, logger)
+        return TrainResult(self.status, len(self.history), self.history[-1][1] if self.history else {}, final)
+
+
+def _load_data(cfg: RunConfig, workdir: Path, logger: RunLogger) -> tuple[Dataset, TrainingSlices]:
+    """The cached data set and its training slices, reported to the logger."""
+    data = load_dataset(cfg.data, workdir / "cache", cfg.model.input_size)
+    slices = split_training(data.train.y, cfg.train, len(data.val))
+    logger.dataset({"name": data.name, "fingerprint": data.fingerprint, "classes": str(len(data.classes)),
+                    "train_images": str(len(data.train.y)), "val_images": str(len(data.val.y)),
+                    "holdout_images": str(len(slices.holdout)), "train_eval_images": str(len(slices.measure)),
+                    "bad_files": str(len(data.bad_files)), "device": device_name()}, data.manifest_path)
+    return data, slices
+
+
+def _setup(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path | None, run_id: str,
+           saved: checkpoint.Checkpoint | None, runtime: Runtime, ctx: Dist) -> _Training:
+    """Data, the seeded model (from the checkpoint, another run's weights or fresh), optimiser and schedule."""
+    data, slices = _load_data(cfg, workdir, logger)
+    torch.manual_seed(cfg.seed)
+    net = build_model(cfg.model, len(data.classes))
+    if ctx.world > 1:  # same initial weights on every rank, but each rank's own dropout masks
+        torch.manual_seed(cfg.seed * 7919 + ctx.rank + 1)
+    ckpt_dir = workdir / "checkpoints" / cfg.config_hash
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if saved is not None:
+        net.load_state_dict(saved.model)
+    else:
+        if init_weights is not None:
+            _load_backbone(net, init_weights)
+        if ctx.is_main:
+            _save_first_layer(net, ckpt_dir / "conv1_init.npy", logger)
+    placed = place(net, runtime.placement, ctx.device)
+    if cfg.train.channels_last:
+        placed.to(memory_format=torch.channels_last)
+    model = ctx.wrap(placed)
+    aug = Augmenter(cfg.data, data, cfg.model.input_size)
+    gen = torch.Generator().manual_seed(10_007 * cfg.seed + 1)
+    opt = sgd(model.parameters(), cfg.train)
+    steps = max(1, len(slices.fit) // cfg.train.batch_size)  # drop the last partial batch: fixed shapes
+    return _Training(cfg, ctx, data, slices, net, model, opt, Schedule(opt, cfg.train, steps), aug, gen, steps,
+                     ckpt_dir, run_id)
+
+
 def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path | None = None, *,
           run_id: str = "", resume: bool = False, runtime: Runtime | None = None,
           dist: Dist | None = None) -> TrainResult:
@@ -122,83 +242,20 @@ def train(cfg: RunConfig, logger: RunLogger, workdir: Path, init_weights: Path |
     rank when the executor runs data-parallel ranks (``audit.train.distributed``).
     """
     runtime, ctx = runtime or Runtime(), dist or Dist()
-    device = ctx.device
-    if device.type == "cpu":
+    if ctx.device.type == "cpu":
         keep_freed_memory()  # large activations stay on the heap between steps (see allocator.py)
-    data = load_dataset(cfg.data, workdir / "cache", cfg.model.input_size)
-    slices = split_training(data.train.y, cfg.train, len(data.val))
-    logger.dataset({"name": data.name, "fingerprint": data.fingerprint, "classes": str(len(data.classes)),
-                    "train_images": str(len(data.train.y)), "val_images": str(len(data.val.y)),
-                    "holdout_images": str(len(slices.holdout)), "train_eval_images": str(len(slices.measure)),
-                    "bad_files": str(len(data.bad_files)), "device": device_name()}, data.manifest_path)
-
-    torch.manual_seed(cfg.seed)
-    net = build_model(cfg.model, len(data.classes))
-    if ctx.world > 1:  # same initial weights on every rank, but each rank's own dropout masks
-        torch.manual_seed(cfg.seed * 7919 + ctx.rank + 1)
-    ckpt_dir = workdir / "checkpoints" / cfg.config_hash
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    saved = checkpoint.load(ckpt_dir) if resume and checkpoint.peek(ckpt_dir) else None
+    folder = workdir / "checkpoints" / cfg.config_hash
+    saved = checkpoint.Checkpoint.load(folder) if resume and checkpoint.peek(folder) else None
+    run = _setup(cfg, logger, workdir, init_weights, run_id, saved, runtime, ctx)
     if saved is not None:
-        net.load_state_dict(saved["model"])
-    else:
-        if init_weights is not None:
-            _load_backbone(net, init_weights)
-        if ctx.is_main:
-            _save_first_layer(net, ckpt_dir / "conv1_init.npy", logger)
-    placed = place(net, runtime.placement, device)
-    if cfg.train.channels_last:
-        placed.to(memory_format=torch.channels_last)
-    model = ctx.wrap(placed)
-
-    aug = Augmenter(cfg.data, data, cfg.model.input_size)
-    gen = torch.Generator().manual_seed(10_007 * cfg.seed + 1)
-    opt = sgd(model.parameters(), cfg.train)
-    steps = max(1, len(slices.fit) // cfg.train.batch_size)  # drop the last partial batch: fixed shapes
-    schedule = Schedule(opt, cfg.train, steps)
-    status, stop, history = "finished", False, []
-    if saved is not None:
-        checkpoint.load_optimizer_state(model, opt, saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        checkpoint.load_rng_state(gen, saved["rng"][ctx.rank % len(saved["rng"])])
-        status, stop, history = saved["status"], saved["stop"], saved["history"]
-        for done, metrics in history:
-            logger.epoch(done, metrics)
-
-    for epoch in range(len(history), cfg.train.epochs):
-        if stop:
+        run.resume_from(saved, logger)
+    for epoch in range(len(run.history), cfg.train.epochs):
+        if run.stop:
             break
-        t0 = time.perf_counter()
-        metrics = _fit_epoch(model, opt, schedule, data, slices.fit, aug, gen, cfg, ctx, epoch, steps)
-        if not math.isfinite(metrics["train_loss_running"]):
-            status, stop = "diverged", True
-            metrics.update({"train_loss": math.nan, "train_top1_error": math.nan})  # not measurable
-        else:
-            metrics.update(_measure(checkpoint.unwrap(model), data, slices, aug, cfg, device))
-            threshold = cfg.train.stop_at_train_error
-            stop = threshold is not None and metrics["train_top1_error"] <= threshold
-        schedule.end_epoch(epoch, metrics.get("holdout_top1_error"))
-        metrics["epoch_seconds"] = time.perf_counter() - t0
-        history.append((epoch + 1, metrics))
-        rng = ctx.gather(checkpoint.rng_state(gen))
-        if ctx.is_main:
-            checkpoint.save(ckpt_dir, {
-                "run_id": run_id, "config_hash": cfg.config_hash, "epoch": epoch + 1, "status": status,
-                "stop": stop, "history": history, "schedule": schedule.state_dict(), "rng": rng,
-                "model": checkpoint.model_state(model), "optimizer": checkpoint.optimizer_state(model, opt)})
+        metrics = run.epoch(epoch)
+        run.checkpoint()
         logger.epoch(epoch + 1, metrics)
-
-    core = checkpoint.unwrap(model)
-    final = ckpt_dir / "final.pt"
-    if ctx.is_main:
-        state = checkpoint.model_state(model)
-        torch.save(state, final)
-        if core is not net:  # placed elsewhere: the built net holds the initial weights
-            net.load_state_dict(state)
-        _save_first_layer(net, ckpt_dir / "conv1_final.npy", logger)
-        if status == "finished":
-            _save_predictions(core, data, aug, cfg, device, ckpt_dir, logger)
-    return TrainResult(status, len(history), history[-1][1] if history else {}, final)
+    return run.finish(logger)
 
 
 def _save_predictions(model: nn.Module, data: Dataset, aug: Augmenter, cfg: RunConfig, device: torch.device,
@@ -209,7 +266,7 @@ def _save_predictions(model: nn.Module, data: Dataset, aug: Augmenter, cfg: RunC
     for name, array in (("val_probs", torch.cat(probs).half().numpy()), ("val_labels", data.val.y.numpy())):
         path = ckpt_dir / f"{name}.npy"
         np.save(path, array)
-        logger.artifact(path, "predictions")
+        logger.artifact(path, Artifact.PREDICTIONS)
 
 
 def _save_first_layer(model: nn.Module, path: Path, logger: RunLogger) -> None:
