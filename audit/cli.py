@@ -232,6 +232,7 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
         address: str | None, gpus_per_run: int | None, cpus_per_run: int | None, placement: str,
         probe: str | None) -> None:
     """Run claim specs: tune first, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
+    from audit.data.load import check_listings
     from audit.track import Tracker, default_uri, portable_uri
     from audit.train.distributed import Runtime
 
@@ -247,6 +248,7 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
     workdir = Path(runs_dir)
     tracker = Tracker(portable_uri(tracking_uri or default_uri()), artifact_root=workdir / "artifacts")
     the_plan = scope.build(data_path, scope.chosen(tracker))
+    check_listings((run.config.data for run in the_plan.runs.values()), workdir / "cache")
     console.print(f"[bold]{len(the_plan.runs)} runs[/] planned (profile {the_plan.profile})"
                   + (f", {sum(w.seeds for w in the_plan.pending)} more once tuning has chosen their rates"
                      if the_plan.pending else "") + f", tracking at {tracker.uri}")

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from audit.cli import main
 from audit.config import DataConfig
 from audit.data import DataError, detect_source, load_dataset
 
 from .archive_trees import WORDS, pack_tar, pack_zip, snapshot, tiny_folder
+from .conftest import REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
 
@@ -63,6 +66,21 @@ def test_tiny_imagenet_bad_labels(tmp_path):
     ann.write_text(good.replace("n01484850", "n09999999"))
     with pytest.raises(DataError, match="n09999999, which is not in wnids.txt"):
         _load(src, tmp_path / "cache")
+
+
+def test_a_listing_error_exits_2_at_plan_time_before_anything_trains(workdir: Path) -> None:
+    """`audit run --data broken.zip`: one line naming the archive and the member, exit 2, no run started."""
+    src = tiny_folder(workdir / "tiny")
+    ann = src / "val" / "val_annotations.txt"
+    ann.write_text(ann.read_text() + "val_99.JPEG\tn01440764\t0\t0\t1\t1\n")  # an image that is not there
+    archive = pack_zip(src, workdir / "tiny.zip", top="tiny")
+    result = CliRunner().invoke(main, ["run", str(REPO / "claims" / "lrn.yaml"), "--profile", "tiny",
+                                       "--data", str(archive), "--seeds", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {archive}:tiny/val/val_annotations.txt: labels 1 val image(s) "
+                                    "that are not there (first: val_99.JPEG)")
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert "planned" not in result.output and not (workdir / "runs" / "checkpoints").exists()
 
 
 def test_tiny_imagenet_class_without_images(tmp_path):

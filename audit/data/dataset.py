@@ -7,7 +7,7 @@ then centre crop), and the network sees C×C crops, C = ``data.crop`` or the mod
 - else ``data.crop`` set → S = round(crop · 256/224) (the paper's 256/224 ratio: 224 → 256, 56 → 64).
 - else (no crop) → S = input_size: the stored image is the network input, as is.
 - with no ``input_size`` at all (callers that only want the images) → the source's native size
-  (synthetic: ``synthetic.size``; CIFAR batches: 32; Tiny ImageNet: 64), else the paper's 256.
+  (synthetic: ``synthetic.size``; CIFAR batches: 32; Tiny ImageNet and the embedded slice: 64), else the paper's 256.
 
 With ``data.resize`` set and no crop, S may exceed the input size: the Augmenter then takes the
 centre C×C crop in training too (no translations), which is the "without crops" ablation.
@@ -66,7 +66,7 @@ class Dataset:
         return int(self.train.x.shape[-1])
 
 
-NATIVE_SIZE = {"cifar_python": 32, "tiny_imagenet": 64}
+NATIVE_SIZE = {"cifar_python": 32, "tiny_imagenet": 64, "embedded": 64}
 PAPER_STORED, PAPER_CROP = 256, 224
 
 
