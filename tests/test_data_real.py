@@ -15,10 +15,9 @@ from audit.config import DataConfig
 from audit.data import detect_source, load_dataset
 
 from .archive_trees import snapshot
+from .conftest import IMAGENETTE
+from .conftest import TINY_IMAGENET as TINY
 
-IMAGENET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet"
-TINY = IMAGENET / "tiny-imagenet-100.zip"
-IMAGENETTE = IMAGENET / "imagenette-mini.zip"
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
 
 
@@ -57,3 +56,54 @@ def test_imagenette_mini_zip_in_place(tmp_path):
     assert ds.class_names == {"n01440764": "tench", "n03000684": "chain saw"}
     assert len(ds.train) == 20 and len(ds.val) == 10 and ds.bad_files == []
     assert sorted(ds.val.y.tolist()) == [0] * 5 + [1] * 5  # flat val/, labelled by LOC_val_solution.csv
+
+
+PAPER_224 = """\
+id: paper_224
+title: The paper's 224-px pipeline, end to end on real ImageNet pixels
+paper: {section: "3", quote: "a CI smoke run of the paper's preprocessing", numbers: {}, measured_on: imagenette-mini}
+variants:
+  with_lrn: {}
+  without_lrn: {model: {lrn: false}}
+measure:
+  - {id: top1, label: top-1, metric: val_top1_error, treatment: with_lrn, baseline: without_lrn, expect: decrease,
+     smallest_effect: 0.5}
+profiles:
+  full:
+    extends: alexnet
+    seeds: 1
+    model: {width: 0.25, fc_width: 256}
+    data: {images_per_class: 4, val_images_per_class: 2}
+    train: {epochs: 1, batch_size: 20, schedule: constant, holdout_per_class: 0, precision: fp32,
+            channels_last: false}
+"""
+
+
+@pytest.mark.slow
+def test_the_papers_224_px_pipeline_end_to_end_on_imagenette(workdir):
+    """`audit run` at the full preset's preprocessing (256 px stored, 224 crops, flips, PCA colour noise, mean
+    image subtracted, 10-crop evaluation) on imagenette-mini.zip read in place: a quarter-width net, 1 epoch of
+    4 images per class (2 runs; about a minute on 2 cores)."""
+    _needs(IMAGENETTE)
+    from click.testing import CliRunner
+
+    from audit.cli import main
+    from audit.track import Tracker
+
+    claim = workdir / "paper_224.yaml"
+    claim.write_text(PAPER_224)
+    before = snapshot(workdir, workdir / "runs")
+    result = CliRunner().invoke(main, ["run", str(claim), "--profile", "full", "--data", str(IMAGENETTE)])
+    assert result.exit_code == 0, result.output
+    assert "2 finished" in result.output and "0 failed" in result.output
+    assert snapshot(workdir, workdir / "runs") == before  # nothing written outside the runs folder
+    assert not [p for p in workdir.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg")]  # nothing extracted
+    frame = Tracker().runs_frame()
+    assert len(frame) == 2 and set(frame["tags.audit.status"]) == {"finished"}
+    params = frame.iloc[0]
+    assert (params["params.model.input_size"], params["params.data.resize"], params["params.data.crop"],
+            params["params.data.eval_crops"], params["params.data.pca_noise"], params["params.data.normalise"]) == \
+        ("224", "256", "224", "10", "0.1", "paper")
+    assert params["params.data.source"] == "ilsvrc2012"
+    stored = [p for p in (workdir / "runs" / "cache").rglob("meta.json")]
+    assert stored and all('"size": 256' in p.read_text() for p in stored if "archives" not in p.parts)

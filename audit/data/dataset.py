@@ -65,6 +65,13 @@ class Dataset:
         """The stored image size S."""
         return int(self.train.x.shape[-1])
 
+    def readable_classes(self, limit: int = 100) -> str:
+        """The classes as a reader knows them (words.txt's first name: "goldfish", not n01443537), in label
+        order, "; "-joined and cut after ``limit`` so that the line fits an MLflow tag."""
+        names = [self.class_names.get(c, c).split(",")[0].strip() or c for c in self.classes]
+        more = f"; … {len(names) - limit} more" if len(names) > limit else ""
+        return "; ".join(names[:limit]) + more
+
 
 NATIVE_SIZE = {"cifar_python": 32, "tiny_imagenet": 64, "embedded": 64}
 PAPER_STORED, PAPER_CROP = 256, 224

@@ -214,6 +214,7 @@ def what_was_run(claim: Claim, profile: str, runs: pd.DataFrame) -> dict[str, An
         "variants": [{"name": v, "changes": _overrides(claim, profile, v)} for v in claim.variants],
         "seeds": seeds, "datasets": _distinct(runs, "tags.audit.dataset_name"),
         "classes": _distinct(runs, "tags.audit.dataset_classes"),
+        "class_names": " | ".join(sorted({v for v in column(runs, "tags.audit.dataset_class_names") if v})),
         "train_images": _distinct(runs, "tags.audit.dataset_train_images"),
         "epochs": _distinct(runs, "params.train.epochs"), "epochs_run": _distinct(runs, "tags.audit.epochs_run"),
         "input_size": _distinct(runs, "params.model.input_size"), "width": _distinct(runs, "params.model.width"),
