@@ -128,9 +128,10 @@ def test_full_imagenet_needs_its_own_larger_set(workdir: Path) -> None:
 
 
 def test_full_imagenet_scratch_gets_the_steps_of_both_stages() -> None:
-    """The compute rule, where the file knows both sets' sizes: images // batch per epoch, times epochs."""
+    """The compute rule, where the file knows both sets' sizes (tiny: on the 100-class zip): images // batch per
+    epoch, times epochs."""
     claim = load_claim(CLAIMS / "full_imagenet.yaml")
-    sizes = {"smoke": (2000, 6000), "cifar": (5000, 50000), "imagenet": (50000, 250000)}
+    sizes = {"smoke": (320, 700), "cifar": (5000, 50000), "tiny": (12800, 50000), "imagenet": (50000, 250000)}
     for profile, (target, larger) in sizes.items():
         c = variant_configs(claim, profile)
         steps = {v: c[v].train.epochs * (n // c[v].train.batch_size)
