@@ -44,11 +44,12 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 specs_argument = click.argument("specs", nargs=-1, required=True, type=click.Path())
 profile_option = click.option("--profile", "-p", default=None,
-                              help="Scale tier: smoke (default), cifar, imagenet or full.")
+                              help="Scale tier: smoke (default), cifar, tiny, imagenet or full.")
 seeds_option = click.option("--seeds", "-k", type=click.IntRange(1), default=None,
                             help="Number of seeds (default: the profile's).")
 data_option = click.option("--data", "data_path", type=click.Path(), default=None,
-                           help="A data set folder (ImageFolder, ILSVRC-2012 or CIFAR python layout).")
+                           help="A data set: a folder, zip or tar (ImageFolder, ILSVRC-2012, Tiny ImageNet or CIFAR "
+                                "python layout), read in place.")
 uri_option = click.option("--tracking-uri", default=None, envvar="MLFLOW_TRACKING_URI",
                           help="MLflow tracking URI (default sqlite:///runs/mlflow.db).")
 runs_option = click.option("--runs-dir", type=click.Path(), default="runs", show_default=True,
