@@ -60,6 +60,16 @@ def test_imagenette_mini_zip_in_place(tmp_path):
     assert sorted(ds.val.y.tolist()) == [0] * 5 + [1] * 5  # flat val/, labelled by LOC_val_solution.csv
 
 
+def test_the_embedded_slice_is_cut_again_byte_for_byte(tmp_path):
+    """bench/make_smoke_slice.py is the embedded slice's recipe: from the source zip it writes the same bytes."""
+    _needs(TINY)
+    from audit.data.load import EMBEDDED
+    from bench.make_smoke_slice import main as cut
+
+    assert cut([str(TINY), str(tmp_path / "slice.zip")]) == 0
+    assert (tmp_path / "slice.zip").read_bytes() == EMBEDDED.read_bytes()
+
+
 def lrn_pair(profile: str, overrides: str) -> str:
     """A claim file with the LRN pair at ``profile`` (extending the shipped alexnet preset), shrunk by
     ``overrides`` (YAML lines of the profile) so that its two runs take seconds."""

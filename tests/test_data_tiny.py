@@ -90,3 +90,17 @@ def test_tiny_imagenet_class_without_images(tmp_path):
     with pytest.raises(DataError, match="no training images for n01491361") as err:
         _load(archive, tmp_path / "cache")
     assert f"{archive}:tiny/train/n01491361" in str(err.value)
+
+
+def test_the_embedded_slice_needs_no_path_and_names_its_classes(tmp_path):
+    """The smoke default: real Tiny ImageNet images shipped in the package (under 2 MB), read in place."""
+    from audit.data.load import EMBEDDED
+
+    assert EMBEDDED.stat().st_size < 2_000_000
+    ds = load_dataset(DataConfig(source="embedded", crop=56), tmp_path / "cache", input_size=56)
+    assert ds.name == "tiny_imagenet:tiny-imagenet-smoke" and ds.size == 64
+    assert (len(ds.classes), len(ds.train), len(ds.val)) == (10, 700, 100) and ds.bad_files == []
+    assert ds.readable_classes().startswith("goldfish; black stork; walking stick")
+    provenance = (EMBEDDED.parent / "PROVENANCE.md").read_text()
+    assert all(wnid in provenance for wnid in ds.classes)
+    assert not list(tmp_path.rglob("*.JPEG"))  # read in place

@@ -48,16 +48,15 @@ def embedded_classes() -> int:
 
 
 LISTERS = {"imagefolder": list_imagefolder, "ilsvrc2012": list_ilsvrc2012, "tiny_imagenet": list_tiny_imagenet,
-           "cifar_python": list_cifar_python}
+           "cifar_python": list_cifar_python, "embedded": list_tiny_imagenet}
 
 
 def resolve_listing(cfg: DataConfig, cache_dir: Path | None = None) -> Listing:
     """The source's classes and items, before any subset; archive indexes are kept in the cache."""
     if cfg.source == "synthetic":
         return list_synthetic(cfg.synthetic)
-    if cfg.source == "embedded":
-        return list_tiny_imagenet(open_tree(str(EMBEDDED), Path(cache_dir) / "archives" if cache_dir else None))
-    return LISTERS[cfg.source](open_tree(cfg.path, Path(cache_dir) / "archives" if cache_dir else None))
+    path = str(EMBEDDED) if cfg.source == "embedded" else cfg.path
+    return LISTERS[cfg.source](open_tree(path, Path(cache_dir) / "archives" if cache_dir else None))
 
 
 def check_listings(configs: Iterable[DataConfig], cache_dir: Path) -> None:
