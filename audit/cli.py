@@ -53,11 +53,12 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 specs_argument = click.argument("specs", nargs=-1, required=True, type=click.Path())
 profile_option = click.option("--profile", "-p", default=None,
-                              help="Scale tier: smoke (default), cifar, imagenet or full.")
+                              help="Scale tier: smoke (default), cifar, tiny, imagenet or full.")
 seeds_option = click.option("--seeds", "-k", type=click.IntRange(1), default=None,
                             help="Number of seeds (default: the profile's).")
 data_option = click.option("--data", "data_path", type=click.Path(), default=None,
-                           help="A data set folder (ImageFolder, ILSVRC-2012 or CIFAR python layout).")
+                           help="A data set: a folder, zip or tar (ImageFolder, ILSVRC-2012, Tiny ImageNet or CIFAR "
+                                "python layout), read in place.")
 uri_option = click.option("--tracking-uri", default=None, envvar="MLFLOW_TRACKING_URI",
                           help="MLflow tracking URI (default sqlite:///runs/mlflow.db).")
 runs_option = click.option("--runs-dir", type=click.Path(), default="runs", show_default=True,
@@ -249,6 +250,7 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
         address: str | None, gpus_per_run: int | None, cpus_per_run: int | None, placement: str,
         probe: str | None) -> None:
     """Run claim specs: tune first, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
+    from audit.data.load import check_listings
     from audit.track import Tracker, default_uri, portable_uri
     from audit.train.distributed import Runtime
 
@@ -264,6 +266,7 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
     workdir = Path(runs_dir)
     tracker = Tracker(portable_uri(tracking_uri or default_uri()), artifact_root=workdir / "artifacts")
     the_plan = scope.build(data_path, scope.chosen(tracker))
+    check_listings((run.config.data for run in the_plan.runs.values()), workdir / "cache")
     console.print(f"[bold]{len(the_plan.runs)} runs[/] planned (profile {the_plan.profile})"
                   + (f", {sum(w.seeds for w in the_plan.pending)} more once tuning has chosen their rates"
                      if the_plan.pending else "") + f", tracking at {tracker.uri}")

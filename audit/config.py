@@ -81,7 +81,10 @@ class SyntheticConfig(_Frozen):
 class DataConfig(_Frozen):
     """Where images come from, which subset, and the paper's preprocessing (docs/paper.md §3)."""
 
-    source: Literal["synthetic", "imagefolder", "ilsvrc2012", "tiny_imagenet", "cifar_python"] = "synthetic"
+    source: Literal["synthetic", "embedded", "imagefolder", "ilsvrc2012", "tiny_imagenet", "cifar_python"] = Field(
+        "synthetic", description="synthetic: generated shapes; embedded: the Tiny ImageNet slice shipped "
+        "with the package (no path); the rest read data.path"
+    )
     path: str | None = Field(None, description="where the data lie: not part of the run's identity when "
                              "the fingerprint is set")
     fingerprint: str | None = Field(
@@ -166,7 +169,7 @@ class RunConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
-        if self.data.source != "synthetic" and not self.data.path:
+        if self.data.source not in ("synthetic", "embedded") and not self.data.path:
             raise ValueError(f"data.source {self.data.source!r} needs data.path")
         return self
 

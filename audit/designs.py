@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from audit.config import DataConfig, RunConfig
+from audit.data.load import embedded_classes
 from audit.spec import Claim, SpecError
 
 PLACEHOLDER_DATA = "/data"  # stands for --data when a profile needs it: it is the same for every variant
@@ -29,6 +30,8 @@ def class_count(data: DataConfig) -> int:
         return len(data.classes)
     if isinstance(data.classes, int):
         return data.classes
+    if data.source == "embedded":
+        return embedded_classes()
     return data.synthetic.classes if data.source == "synthetic" else 1000
 
 

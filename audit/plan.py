@@ -160,11 +160,12 @@ def resolve_with(claim: Claim, profile: str, variant: str, seed: int, lr: float 
 def with_fingerprint(config: RunConfig) -> RunConfig:
     """The config with its data's content fingerprint, so that its identity does not hang on the path."""
     data = config.data
-    if data.path is None or data.fingerprint:
-        return config
-    from audit.data.load import source_fingerprint  # the data package owns listing and fingerprints
+    if data.fingerprint or (data.path is None and data.source != "embedded"):
+        return config   # generated data: its settings are its content
+    from audit.data.load import EMBEDDED, source_fingerprint  # the data package owns listing and fingerprints
 
-    fingerprint = source_fingerprint(data.source, str(Path(data.path).expanduser().resolve()))
+    path = EMBEDDED if data.source == "embedded" else Path(data.path or "").expanduser().resolve()
+    fingerprint = source_fingerprint(data.source, str(path))
     return config.model_copy(update={"data": data.model_copy(update={"fingerprint": fingerprint})})
 
 

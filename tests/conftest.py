@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated working directory per test, and where the shared CIFAR-10 lives."""
+"""Shared fixtures: an isolated working directory per test, and where the shared CIFAR-10 and ImageNet subsets live."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR10 = REPO.parent / "shared" / "data" / "cifar10"
+IMAGENET = REPO.parent / "shared" / "data" / "imagenet"  # development data: tests skip without it
+TINY_IMAGENET = IMAGENET / "tiny-imagenet-100.zip"
+IMAGENETTE = IMAGENET / "imagenette-mini.zip"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

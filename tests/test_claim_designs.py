@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from torch import nn
 
 from audit.cli import main
-from audit.config import ModelConfig
 from audit.data.sources import list_ilsvrc2012
 from audit.designs import same_designs, variant_configs
 from audit.models import AlexNet, build_model
@@ -129,9 +128,10 @@ def test_full_imagenet_needs_its_own_larger_set(workdir: Path) -> None:
 
 
 def test_full_imagenet_scratch_gets_the_steps_of_both_stages() -> None:
-    """The compute rule, where the file knows both sets' sizes: images // batch per epoch, times epochs."""
+    """The compute rule, where the file knows both sets' sizes (tiny: on the 100-class zip): images // batch per
+    epoch, times epochs."""
     claim = load_claim(CLAIMS / "full_imagenet.yaml")
-    sizes = {"smoke": (2000, 6000), "cifar": (5000, 50000), "imagenet": (50000, 250000)}
+    sizes = {"smoke": (320, 700), "cifar": (5000, 50000), "tiny": (12800, 50000), "imagenet": (50000, 250000)}
     for profile, (target, larger) in sizes.items():
         c = variant_configs(claim, profile)
         steps = {v: c[v].train.epochs * (n // c[v].train.batch_size)
@@ -165,30 +165,24 @@ def pool_maps(model: AlexNet, size: int) -> list[int]:
     return sides
 
 
-POOL_MAPS = {"smoke": [7, 3, 1], "cifar": [7, 3, 1], "imagenet": [15, 7, 3], "full": [27, 13, 6]}
+POOL_MAPS = {"smoke": [6, 3, 1], "cifar": [7, 3, 1], "tiny": [6, 3, 1], "imagenet": [15, 7, 3], "full": [27, 13, 6]}
 
 
-@pytest.mark.parametrize("profile", [*POOL_MAPS, "tiny"])
+@pytest.mark.parametrize("profile", POOL_MAPS)
 def test_pooling_variants_have_equal_maps_and_parameters(profile: str) -> None:
     """§3.4 compares with 2/2 pooling "which produces output of equivalent dimensions": at every profile.
 
-    ``tiny`` is a 56-px input with the paper's 11x11/4 stem (13 px after conv1).
+    ``smoke`` and ``tiny`` are 56-px inputs with the paper's 11x11/4 stem (13 px after conv1).
     """
     claim = load_claim(CLAIMS / "overlapping_pooling.yaml")
-    if profile == "tiny":
-        models = {p: ModelConfig(pooling=p, width=0.25, fc_width=256, input_size=56, init="torch")
-                  for p in ("overlapping", "non_overlapping")}
-        stem: tuple[int, int, int] | None = (11, 4, 2)
-    else:
-        models = {v: c.model.model_copy(update={"init": "torch"}) for v, c in variant_configs(claim, profile).items()}
-        stem = None
+    models = {v: c.model.model_copy(update={"init": "torch"}) for v, c in variant_configs(claim, profile).items()}
     counts, maps = {}, {}
     for cfg in models.values():
         with torch.device("meta"):
             counts[cfg.pooling] = n_params(AlexNet(10, pooling=cfg.pooling, width=cfg.width, fc_width=cfg.fc_width,
-                                            input_size=cfg.input_size, stem=stem, init="torch"))
-        narrow = AlexNet(10, pooling=cfg.pooling, width=0.125, fc_width=8, input_size=cfg.input_size, stem=stem)
+                                            input_size=cfg.input_size, init="torch"))
+        narrow = AlexNet(10, pooling=cfg.pooling, width=0.125, fc_width=8, input_size=cfg.input_size)
         maps[cfg.pooling] = pool_maps(narrow, cfg.input_size)
     assert set(counts) == {"overlapping", "non_overlapping"}
     assert counts["overlapping"] == counts["non_overlapping"], counts
-    assert maps["overlapping"] == maps["non_overlapping"] == POOL_MAPS.get(profile, [6, 3, 1])
+    assert maps["overlapping"] == maps["non_overlapping"] == POOL_MAPS[profile]

@@ -50,7 +50,9 @@ def test_fine_tuning_depends_on_pretraining_and_the_dependency_is_hashed() -> No
     pretrain = next(r for r in ordered if r.roles[0].variant == "pretrain")
     assert finetune.config.init_from == pretrain.config_hash
     assert ordered.index(pretrain) < ordered.index(finetune)
-    assert pretrain.config.data.synthetic.classes > finetune.config.data.synthetic.classes
+    # the larger set: every class of the embedded slice with all its images; the target: 5 classes x 64
+    assert (pretrain.config.data.classes, pretrain.config.data.images_per_class) == (None, None)
+    assert (len(finetune.config.data.classes), finetune.config.data.images_per_class) == (5, 64)
 
 
 NEW_CLAIM = """

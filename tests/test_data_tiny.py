@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from audit.cli import main
 from audit.config import DataConfig
 from audit.data import DataError, detect_source, load_dataset
 
 from .archive_trees import WORDS, pack_tar, pack_zip, snapshot, tiny_folder
+from .conftest import REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
 
@@ -65,6 +68,21 @@ def test_tiny_imagenet_bad_labels(tmp_path):
         _load(src, tmp_path / "cache")
 
 
+def test_a_listing_error_exits_2_at_plan_time_before_anything_trains(workdir: Path) -> None:
+    """`audit run --data broken.zip`: one line naming the archive and the member, exit 2, no run started."""
+    src = tiny_folder(workdir / "tiny")
+    ann = src / "val" / "val_annotations.txt"
+    ann.write_text(ann.read_text() + "val_99.JPEG\tn01440764\t0\t0\t1\t1\n")  # an image that is not there
+    archive = pack_zip(src, workdir / "tiny.zip", top="tiny")
+    result = CliRunner().invoke(main, ["run", str(REPO / "claims" / "lrn.yaml"), "--profile", "tiny",
+                                       "--data", str(archive), "--seeds", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {archive}:tiny/val/val_annotations.txt: labels 1 val image(s) "
+                                    "that are not there (first: val_99.JPEG)")
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert "planned" not in result.output and not (workdir / "runs" / "checkpoints").exists()
+
+
 def test_tiny_imagenet_class_without_images(tmp_path):
     src = tiny_folder(tmp_path / "tiny")
     (src / "wnids.txt").write_text((src / "wnids.txt").read_text() + "n01491361\n")
@@ -72,3 +90,17 @@ def test_tiny_imagenet_class_without_images(tmp_path):
     with pytest.raises(DataError, match="no training images for n01491361") as err:
         _load(archive, tmp_path / "cache")
     assert f"{archive}:tiny/train/n01491361" in str(err.value)
+
+
+def test_the_embedded_slice_needs_no_path_and_names_its_classes(tmp_path):
+    """The smoke default: real Tiny ImageNet images shipped in the package (under 2 MB), read in place."""
+    from audit.data.load import EMBEDDED
+
+    assert EMBEDDED.stat().st_size < 2_000_000
+    ds = load_dataset(DataConfig(source="embedded", crop=56), tmp_path / "cache", input_size=56)
+    assert ds.name == "tiny_imagenet:tiny-imagenet-smoke" and ds.size == 64
+    assert (len(ds.classes), len(ds.train), len(ds.val)) == (10, 700, 100) and ds.bad_files == []
+    assert ds.readable_classes().startswith("goldfish; black stork; walking stick")
+    provenance = (EMBEDDED.parent / "PROVENANCE.md").read_text()
+    assert all(wnid in provenance for wnid in ds.classes)
+    assert not list(tmp_path.rglob("*.JPEG"))  # read in place

@@ -1,4 +1,4 @@
-"""End to end on the embedded data: audit run → MLflow → audit report, and reuse on a second run."""
+"""End to end on the generated data (relu's smoke profile): audit run → MLflow → report, and reuse on a second run."""
 
 from __future__ import annotations
 

@@ -4,9 +4,10 @@ LRN is not scale-invariant: on unit-variance inputs its denominator is a near-co
 "with LRN" would only rescale activations. For every claim × profile, every planned run whose net has
 LRN layers is built as the profile resolves it (initial weights) and fed one training batch as the
 data pipeline produces it; each LRN layer's output/input ratio over the nonzero inputs must spread by
-more than 5% of its median (p5 to p95). CIFAR-10 profiles use a 100-images-per-class subset of the
-real data and the synthetic sets 50 per class (their own mean image and statistics, as a run on them
-would have), so the test stays light; profiles that need ImageNet are skipped.
+more than 5% of its median (p5 to p95). Profiles on real data use a 100-images-per-class subset of it
+(CIFAR-10; Tiny ImageNet for the tiny profiles; skipped when absent) and the generated sets 50 per
+class (their own mean image and statistics, as a run on them would have), so the test stays light;
+profiles that need ILSVRC-2012 are skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from audit.models import LocalResponseNorm, build_model
 from audit.plan import build_plan
 from audit.spec import load_claims
 
-from .conftest import CIFAR10, REPO
+from .conftest import CIFAR10, REPO, TINY_IMAGENET
 
 CLAIMS = {c.id: c for c in load_claims([REPO / "claims"])}
 CASES = [(cid, profile) for cid, claim in CLAIMS.items() for profile in claim.profiles]
@@ -89,9 +90,10 @@ def _runs(claim_id: str, profile: str) -> list[tuple[str, RunConfig]]:
         pytest.skip(f"profile {profile} needs ImageNet (ILSVRC-2012), not available to the tests")
     data_path = None
     if prof.needs_data_path:
-        if not CIFAR10.exists():
-            pytest.skip(f"real CIFAR-10 not found at {CIFAR10}")
-        data_path = str(CIFAR10)
+        real = TINY_IMAGENET if prof.data.get("source") == "tiny_imagenet" else CIFAR10
+        if not real.exists():
+            pytest.skip(f"{real} not found (development data, not needed by the project)")
+        data_path = str(real)
     plan = build_plan([claim], profile, seeds=1, data_path=data_path)
     return [(",".join(sorted({r.variant for r in run.roles})), run.config) for run in plan.runs.values()]
 

@@ -89,7 +89,7 @@ def test_every_knob_at_224(knob: dict) -> None:
 def test_small_inputs(size: int, pooling: str) -> None:
     model = build_model(ModelConfig(input_size=size, width=0.25, pooling=pooling), 10)
     assert forward(model, size).shape == (2, 10)
-    expected_stem = (11, 4) if size >= 64 else (5, 1 if size <= 48 else 2)
+    expected_stem = (11, 4) if size >= 56 else (5, 1 if size <= 48 else 2)
     assert (model.conv1.kernel_size[0], model.conv1.stride[0]) == expected_stem
 
 

@@ -79,6 +79,14 @@ def test_report_has_a_measured_row_per_claim(smoke_audit: Audit) -> None:
         assert 'class="badge smoke-only"' in block, claim                # and says it is no verdict
 
 
+def test_the_alexnet_claims_trained_on_real_imagenet_classes(smoke_audit: Audit) -> None:
+    """The smoke default is the embedded Tiny ImageNet slice: the report names its classes (words.txt)."""
+    html = smoke_audit.report.read_text()
+    assert "tiny_imagenet:tiny-imagenet-smoke" in html
+    assert re.search(r'<dd class="class-names">goldfish; black stork; walking stick; academic gown; bucket; '
+                     r'dumbbell; miniskirt; refrigerator; teapot; ice lolly', html)
+
+
 def test_report_opens_cleanly_in_chromium(smoke_audit: Audit, browser, artifacts: Path) -> None:  # noqa: ANN001
     page, errors, dialogs = open_page(browser, smoke_audit.report)
     images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")

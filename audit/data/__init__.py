@@ -7,8 +7,9 @@ batch augmentation on tensors.
 
 Stored size S and crop C: see ``audit.data.dataset``; layouts: ``audit.data.sources``,
 ``audit.data.tiny`` and ``audit.data.cifar``, each read from a folder or in place from a zip or tar
-(``audit.data.tree``, ``audit.data.archive``); val label files: ``audit.data.labels``; the embedded
-default: ``audit.data.synthetic``; the cache: ``audit.data.cache`` (built by ``audit.data.pipeline``).
+(``audit.data.tree``, ``audit.data.archive``); val label files: ``audit.data.labels``; the data
+that needs no path: ``audit.data.synthetic`` (generated) and the Tiny ImageNet slice in
+``audit/data/embedded/``; the cache: ``audit.data.cache`` (built by ``audit.data.pipeline``).
 """
 
 from audit.data.augment import Augmenter

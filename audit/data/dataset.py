@@ -7,7 +7,7 @@ then centre crop), and the network sees C×C crops, C = ``data.crop`` or the mod
 - else ``data.crop`` set → S = round(crop · 256/224) (the paper's 256/224 ratio: 224 → 256, 56 → 64).
 - else (no crop) → S = input_size: the stored image is the network input, as is.
 - with no ``input_size`` at all (callers that only want the images) → the source's native size
-  (synthetic: ``synthetic.size``; CIFAR batches: 32; Tiny ImageNet: 64), else the paper's 256.
+  (synthetic: ``synthetic.size``; CIFAR batches: 32; Tiny ImageNet and the embedded slice: 64), else the paper's 256.
 
 With ``data.resize`` set and no crop, S may exceed the input size: the Augmenter then takes the
 centre C×C crop in training too (no translations), which is the "without crops" ablation.
@@ -65,8 +65,15 @@ class Dataset:
         """The stored image size S."""
         return int(self.train.x.shape[-1])
 
+    def readable_classes(self, limit: int = 100) -> str:
+        """The classes as a reader knows them (words.txt's first name: "goldfish", not n01443537), in label
+        order, "; "-joined and cut after ``limit`` so that the line fits an MLflow tag."""
+        names = [self.class_names.get(c, c).split(",")[0].strip() or c for c in self.classes]
+        more = f"; … {len(names) - limit} more" if len(names) > limit else ""
+        return "; ".join(names[:limit]) + more
 
-NATIVE_SIZE = {"cifar_python": 32, "tiny_imagenet": 64}
+
+NATIVE_SIZE = {"cifar_python": 32, "tiny_imagenet": 64, "embedded": 64}
 PAPER_STORED, PAPER_CROP = 256, 224
 
 

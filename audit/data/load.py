@@ -1,11 +1,15 @@
 """``load_dataset``: config → listing → subset → cache entry → ``Dataset``, the one entry point.
 
 ``data.path`` is a folder or an archive read in place (``audit.data.tree``, ``audit.data.archive``).
+``source: embedded`` needs no path: it is the Tiny ImageNet slice shipped in ``audit/data/embedded/``
+(800 real images of 10 classes, provenance in PROVENANCE.md beside it; ``bench/make_smoke_slice.py``
+cuts it), read in place like any Tiny ImageNet zip, so a smoke run needs no download.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from pathlib import Path
 
 from audit.config import DataConfig
@@ -37,15 +41,40 @@ def detect_source(path: str) -> str:
     return detect_layout(open_tree(path))
 
 
+EMBEDDED = Path(__file__).with_name("embedded") / "tiny-imagenet-smoke.zip"
+
+
+def embedded_classes() -> int:
+    """How many classes the embedded slice has (its wnids.txt)."""
+    return len(open_tree(str(EMBEDDED)).read_text("wnids.txt").split())
+
+
 LISTERS = {"imagefolder": list_imagefolder, "ilsvrc2012": list_ilsvrc2012, "tiny_imagenet": list_tiny_imagenet,
-           "cifar_python": list_cifar_python}
+           "cifar_python": list_cifar_python, "embedded": list_tiny_imagenet}
 
 
 def resolve_listing(cfg: DataConfig, cache_dir: Path | None = None) -> Listing:
     """The source's classes and items, before any subset; archive indexes are kept in the cache."""
     if cfg.source == "synthetic":
         return list_synthetic(cfg.synthetic)
-    return LISTERS[cfg.source](open_tree(cfg.path, Path(cache_dir) / "archives" if cache_dir else None))
+    path = str(EMBEDDED) if cfg.source == "embedded" else cfg.path
+    return LISTERS[cfg.source](open_tree(path, Path(cache_dir) / "archives" if cache_dir else None))
+
+
+def check_listings(configs: Iterable[DataConfig], cache_dir: Path) -> None:
+    """List every distinct data set (and subset) the configs read, without decoding a pixel.
+
+    Why: a layout or labels mistake (a labels file naming images that are not in the archive, a class
+    with no images) is then one DataError naming the file or archive member before anything trains,
+    not a failed run after others have trained. Generated sets have nothing to check.
+    """
+    seen: set[str] = set()
+    for cfg in configs:
+        key = cfg.model_dump_json(include={"source", "path", "classes", "images_per_class",
+                                           "val_images_per_class", "subset_seed"})
+        if cfg.source != "synthetic" and key not in seen:
+            seen.add(key)
+            apply_subset(resolve_listing(cfg, cache_dir), cfg)
 
 
 @functools.lru_cache(maxsize=64)

@@ -46,9 +46,10 @@ channel count times ``width``, rounded to an even number so towers split evenly;
 - ``conv6``: the paper's CNN* (§6) had "an extra sixth convolutional layer over the last pooling
   layer": here conv6 3x3 pad 1, grouped like conv4 and conv5, as many maps as it reads, on pool5's
   maps, so fc6 is unchanged. The paper gives no size for it; this is our reading.
-- Small inputs (``input_size < 64``): a small stem, conv1 5x5 pad 2 with stride 1 (input <= 48 px)
-  or 2 (otherwise); everything else as above. ``stem`` sets conv1's geometry explicitly (e.g. the
-  paper's 11x11/4 at 56 px). The fc6 input size follows from the actual maps.
+- Small inputs (``input_size < 56``): a small stem, conv1 5x5 pad 2 with stride 1 (input <= 48 px)
+  or 2 (otherwise); everything else as above. From 56 px (Tiny ImageNet's crops) up conv1 is the
+  paper's 11x11/4. ``stem`` sets conv1's geometry explicitly. The fc6 input size follows from the
+  actual maps.
 - Init ``paper``: weights N(0, init_std), biases ``bias_one`` in conv2, conv4, conv5, conv6, fc6, fc7
   and 0 elsewhere (a layer keeps its own rule when a neighbour is removed; conv6 gets conv4's and
   conv5's). ``torch``: PyTorch's default; ``kaiming``: He-normal weights, zero biases (see
@@ -105,13 +106,13 @@ def pool_layer(pooling: str) -> nn.MaxPool2d:
 
 
 def stem_geometry(input_size: int) -> tuple[int, int, int]:
-    """conv1's (kernel, stride, padding): the paper's 11/4 (pad 2) from 64 px up, else a small stem.
+    """conv1's (kernel, stride, padding): the paper's 11/4 (pad 2) from 56 px up, else a small stem.
 
-    At 64 px the paper's stem still leaves a 1x1 map after pool5 (64 → 15 → 7 → 3 → 1) and costs
-    about a fifth of a 5x5 stride-2 stem; below 64 px a 5x5 stem (stride 1 up to 48 px, else 2) keeps
-    the three poolings possible.
+    At 56 and 64 px the paper's stem still leaves a 1x1 map after pool5 (56 → 13 → 6 → 3 → 1, 64 → 15
+    → 7 → 3 → 1) and costs about a fifth of a 5x5 stride-2 stem; below 56 px a 5x5 stem (stride 1 up
+    to 48 px, else 2) keeps the three poolings possible.
     """
-    if input_size >= 64:
+    if input_size >= 56:
         return 11, 4, 2
     return 5, (1 if input_size <= 48 else 2), 2
 

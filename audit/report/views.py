@@ -204,6 +204,7 @@ def what_was_run(claim: Claim, profile: str, runs: pd.DataFrame) -> dict[str, An
         "variants": [{"name": v, "changes": _overrides(claim, profile, v)} for v in claim.variants],
         "seeds": seeds, "datasets": _distinct(runs, tag(Tag.dataset("name"))),
         "classes": _distinct(runs, tag(Tag.dataset("classes"))),
+        "class_names": " | ".join(sorted({v for v in record.tags(runs, Tag.dataset("class_names")) if v})),
         "train_images": _distinct(runs, tag(Tag.dataset("train_images"))),
         "epochs": _distinct(runs, param("train.epochs")), "epochs_run": _distinct(runs, tag(Tag.EPOCHS_RUN)),
         "input_size": _distinct(runs, param("model.input_size")), "width": _distinct(runs, param("model.width")),

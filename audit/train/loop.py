@@ -196,6 +196,7 @@ def _load_data(cfg: RunConfig, workdir: Path, logger: RunLogger) -> tuple[Datase
     data = load_dataset(cfg.data, workdir / "cache", cfg.model.input_size)
     slices = split_training(data.train.y, cfg.train, len(data.val))
     logger.dataset({"name": data.name, "fingerprint": data.fingerprint, "classes": str(len(data.classes)),
+                    "class_names": data.readable_classes(),
                     "train_images": str(len(data.train.y)), "val_images": str(len(data.val.y)),
                     "holdout_images": str(len(slices.holdout)), "train_eval_images": str(len(slices.measure)),
                     "bad_files": str(len(data.bad_files)), "device": device_name()}, data.manifest_path)
