@@ -41,6 +41,18 @@ def log_run(tracker: Tracker, claim: str, variant: str, seed: int, history: list
     return run_id
 
 
+LRN_CIFAR_LR = 0.001   # a rate of lrn's cifar grid: its evidence runs must sit at the rate tuning chose
+
+
+def log_lrn_tuning(tracker: Tracker, audits: str = "") -> None:
+    """Finished tuning runs of lrn's cifar grid that choose LRN_CIFAR_LR for both nets (held-out error)."""
+    for variant in ("with_lrn", "without_lrn"):
+        for lr in (0.0003, 0.001, 0.003):
+            for seed in (1000, 1001):
+                log_run(tracker, "lrn", variant, seed, [{"holdout_top1_error": 30.0 if lr == LRN_CIFAR_LR else 40.0}],
+                        lr=lr, tuning=True, audits=audits)
+
+
 def errors(*values: float, metric: str = "val_top1_error") -> list[dict[str, float]]:
     """A history in which ``metric`` takes these values, one per epoch."""
     return [{metric: v} for v in values]

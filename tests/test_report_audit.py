@@ -15,7 +15,7 @@ from audit.cli import main
 from audit.registration import load_registration
 from tests.archive_trees import cifar_batches
 from tests.conftest import REPO, open_page
-from tests.runlog import errors, log_run, store
+from tests.runlog import LRN_CIFAR_LR, errors, log_lrn_tuning, log_run, store
 
 AUDIT = """\
 id: test-cifar
@@ -56,9 +56,10 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
         log_run(tracker, "relu", "tanh", seed, errors(*tanh, metric="train_top1_error"), epochs=9 if seed == 0 else 40,
                 lr=0.1, audits=tag)
         log_run(tracker, "lrn", "with_lrn", seed, [{"val_top1_error": 29.0 + seed / 10, "val_top5_error": 9.0}],
-                audits=tag)
+                lr=LRN_CIFAR_LR, audits=tag)
         log_run(tracker, "lrn", "without_lrn", seed, [{"val_top1_error": 30.5, "val_top5_error": 10.0}],
-                status="diverged" if seed == 2 else "finished", audits="" if seed == 1 else tag)
+                status="diverged" if seed == 2 else "finished", audits="" if seed == 1 else tag, lr=LRN_CIFAR_LR)
+    log_lrn_tuning(tracker, audits=tag)
     for variant, best in (("relu", 0.03), ("tanh", 0.1)):
         for lr in (0.01, 0.03, 0.1):
             for seed in (1000, 1001):
@@ -79,7 +80,7 @@ def test_the_audit_report_in_chromium(audited: tuple[Path, str, str], browser, a
     assert "test-cifar" in registration and commit in registration
     family = page.eval_on_selector_all("#family-table tbody tr", "rows => rows.map(r => r.innerText)")
     assert len(family) == 2 and "speedup" in family[0] and "lrn" in family[1]
-    assert "2 of 25 runs" in page.inner_text("#outside-runs")          # lrn without_lrn seed 1 and the probe
+    assert "2 of 37 runs" in page.inner_text("#outside-runs")   # lrn without_lrn seed 1 and the probe (12 runs tune lrn)
     relu = page.inner_text("#claim-relu-cifar")
     assert "Supported: direction holds; the paper's 6× lies inside" in relu   # censored: 6× cannot be excluded
     assert "at least" in relu and "1 seed(s) censored" in relu

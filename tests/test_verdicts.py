@@ -32,7 +32,7 @@ from audit.analyse.values import crossing
 from audit.plan import build_plan
 from audit.spec import SpecError, load_claim, load_claims
 from tests.archive_trees import cifar_batches
-from tests.runlog import errors, log_run, store
+from tests.runlog import LRN_CIFAR_LR, errors, log_lrn_tuning, log_run, store
 
 REPO = Path(__file__).resolve().parents[1]
 T975_2 = 4.302653  # t(0.975, 2 df)
@@ -85,8 +85,9 @@ def test_the_verdict_sentence_carries_the_size_judgement(tmp_path: Path) -> None
     claim = load_claim(REPO / "claims/lrn.yaml")
     tracker = store(tmp_path)
     for seed, (a, b) in enumerate([(30.0, 31.0), (30.2, 31.1), (29.9, 31.0)]):
-        log_run(tracker, "lrn", "with_lrn", seed, errors(a))
-        log_run(tracker, "lrn", "without_lrn", seed, errors(b))
+        log_run(tracker, "lrn", "with_lrn", seed, errors(a), lr=LRN_CIFAR_LR)
+        log_run(tracker, "lrn", "without_lrn", seed, errors(b), lr=LRN_CIFAR_LR)
+    log_lrn_tuning(tracker)
     results = analyse_audit([claim], tracker.runs_frame(), tracker, "cifar")
     view = measure_view(results[0])
     # effects −1.0, −0.9, −1.1 pp: half width 4.302653 * 0.1 / sqrt(3) = 0.248414 (the resolution of
@@ -100,8 +101,10 @@ def test_the_verdict_sentence_carries_the_size_judgement(tmp_path: Path) -> None
 
 def _lrn_and_relu_runs(tracker) -> None:  # noqa: ANN001
     for seed, (a, b) in enumerate([(30.0, 31.0), (30.4, 31.0), (29.9, 31.0)]):
-        log_run(tracker, "lrn", "with_lrn", seed, [{"val_top1_error": a, "val_top5_error": a / 3}])
-        log_run(tracker, "lrn", "without_lrn", seed, [{"val_top1_error": b, "val_top5_error": b / 3 + 0.2}])
+        log_run(tracker, "lrn", "with_lrn", seed, [{"val_top1_error": a, "val_top5_error": a / 3}], lr=LRN_CIFAR_LR)
+        log_run(tracker, "lrn", "without_lrn", seed, [{"val_top1_error": b, "val_top5_error": b / 3 + 0.2}],
+                lr=LRN_CIFAR_LR)
+    log_lrn_tuning(tracker)
 
 
 def test_verdicts_use_the_registered_family_whatever_else_is_in_the_store(tmp_path: Path) -> None:
@@ -144,11 +147,13 @@ def test_a_diverged_run_counts_at_chance_not_at_its_last_good_epoch(tmp_path: Pa
     tracker = store(tmp_path)
     for seed in range(3):
         status = "diverged" if seed == 0 else "finished"  # seed 0's last good epoch read 30%
-        log_run(tracker, "lrn", "without_lrn", seed, [{"val_top1_error": 30.0, "val_top5_error": 10.0}], status=status)
-        log_run(tracker, "lrn", "with_lrn", seed, [{"val_top1_error": 29.0, "val_top5_error": 9.0}])
+        log_run(tracker, "lrn", "without_lrn", seed, [{"val_top1_error": 30.0, "val_top5_error": 10.0}], status=status,
+                lr=LRN_CIFAR_LR)
+        log_run(tracker, "lrn", "with_lrn", seed, [{"val_top1_error": 29.0, "val_top5_error": 9.0}], lr=LRN_CIFAR_LR)
         log_run(tracker, "dropout", "without_dropout", seed, [{"val_top1_error": 40.0, "train_top1_error": 10.0}],
                 status=status)
         log_run(tracker, "dropout", "with_dropout", seed, [{"val_top1_error": 35.0, "train_top1_error": 25.0}])
+    log_lrn_tuning(tracker)
     frame = tracker.runs_frame()
     top1 = analyse_claim(claims["lrn"], "cifar", frame, tracker)[0]
     assert top1.rows[0].baseline.value == pytest.approx(90.0)        # 10 classes: chance top-1 error 90%
