@@ -296,3 +296,29 @@ def test_a_grid_must_be_log_spaced_and_wide(tmp_path: Path) -> None:
 
 def test_contradiction_needs_the_interval_on_the_other_side() -> None:
     assert decide([1.5, 1.2, 1.4, 1.3], "decrease", 0.5).label == CONTRADICTED
+
+
+# 9 ---------------------------------------------------------------- no run silently dropped
+
+def test_every_run_the_analysis_does_not_count_says_why(tmp_path: Path) -> None:
+    from audit.analyse.measure import analyse_claim
+    from audit.report.views import run_rows
+
+    claim = load_claim(REPO / "claims/lrn.yaml")
+    tracker = store(tmp_path)
+    kept = {}
+    for seed in range(3):
+        kept[("with", seed)] = log_run(tracker, "lrn", "with_lrn", seed, errors(30.0 + seed), profile="imagenet")
+        history = [{"val_loss": 2.0}] if seed == 1 else errors(31.0)   # seed 1 never logged its error
+        kept[("without", seed)] = log_run(tracker, "lrn", "without_lrn", seed, history, profile="imagenet")
+    superseded = kept[("with", 0)]
+    kept[("with", 0)] = log_run(tracker, "lrn", "with_lrn", 0, errors(29.0), profile="imagenet")  # a newer run
+    lonely = log_run(tracker, "lrn", "with_lrn", 7, errors(29.0), profile="imagenet")
+    frame = tracker.runs_frame()
+    results = analyse_claim(claim, "imagenet", frame, tracker)
+    roles = {row["run_id"]: row["role"] for row in run_rows(claim, frame, results)}
+    assert len(roles) == len(frame) == 8                                   # every run is listed
+    assert roles[kept[("with", 0)]] == roles[kept[("without", 2)]] == "in the statistics"
+    assert roles[kept[("without", 1)]] == "not counted: top1: val_top1_error has no value"
+    assert roles[superseded] == "superseded by a newer run of this variant and seed"
+    assert roles[lonely] == "not paired (no run of the other variant with this seed)"

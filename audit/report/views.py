@@ -228,7 +228,9 @@ def registered(run: pd.Series, tag: str | None) -> str:
 def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
              registration_tag: str | None = None) -> list[dict[str, str]]:
     """Every run of a claim at a profile, whatever its status: diverged and failed runs are shown."""
-    used = {rid for r in results for row in r.rows for rid in (row.treatment_run, row.baseline_run)}
+    used, unread = _read_runs(results)
+    paired_seeds = {(v, record.tag(run, Tag.SEED)) for _, run in runs.iterrows() if run["run_id"] in used
+                    for v in record.variants_of(run, claim.id)}
     tuned = {v for r in results[:1] for v in r.tuning}
     order = {v: i for i, v in enumerate(claim.variants)}
     out = []
@@ -236,17 +238,22 @@ def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
         variants = record.variants_of(run, claim.id)
         status = record.status(run) or "unknown"
         grid = any(v in tuned for v in variants)
+        seed = record.tag(run, Tag.SEED)
         if run["run_id"] in used:
             role = "in the statistics"
+        elif run["run_id"] in unread:
+            role = "not counted: " + unread[run["run_id"]]
         elif status == record.FAILED:
             role = "failed: not in the statistics"
         elif status == record.RUNNING:
             role = "unfinished: not in the statistics"
         elif grid:
-            role = "not at the rate the tuning seeds chose"
+            role = "not at the rate the tuning seeds chose (or tuning has not chosen yet)"
+        elif any((v, seed) in paired_seeds for v in variants):
+            role = "superseded by a newer run of this variant and seed"
         else:
             role = "not paired (no run of the other variant with this seed)"
-        seed, lr = record.tag(run, Tag.SEED), record.param(run, "train.lr")
+        lr = record.param(run, "train.lr")
         out.append({
             "variant": ", ".join(variants), "seed": seed, "status": status, "lr": lr if grid else "",
             "epochs": f"{record.tag(run, Tag.EPOCHS_RUN) or '—'} / {record.param(run, 'train.epochs') or '—'}",
@@ -259,6 +266,24 @@ def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
         })
     out.sort(key=lambda r: r.pop("_key"))  # type: ignore[arg-type]
     return out
+
+
+def _read_runs(results: list[MeasureResult]) -> tuple[set[str], dict[str, str]]:
+    """Runs counted in some measure's statistics, and the others that were paired, with why they were not."""
+    used: set[str] = set()
+    unread: dict[str, str] = {}
+    for r in results:
+        for row in r.rows:
+            runs = (row.treatment_run, row.baseline_run)
+            if row.used:
+                used.update(runs)
+                continue
+            values = (row.treatment, row.baseline)
+            why = ("both runs censored: the effect is unknown" if all(v.censored for v in values) else
+                   "; ".join(v.flag for v in values if v.flag) or f"{r.measure.metric} has no value")
+            for rid in runs:
+                unread.setdefault(rid, f"{r.measure.id}: {why}")
+    return used, {rid: why for rid, why in unread.items() if rid not in used}
 
 
 def _float(x: Any) -> float | None:
