@@ -89,12 +89,18 @@ def load_rng_state(generator: torch.Generator, state: dict[str, Any]) -> None:
 
 
 def _atomic(path: Path, write: Any) -> None:
+    """Write a temporary file and rename it over ``path``: a failed write (a full disk) leaves the old
+    file as it was, and the partial one is removed so that it does not hold the space."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @dataclass
