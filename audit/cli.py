@@ -323,6 +323,13 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
         progress.plan(the_plan)
     counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("reused", "finished", "diverged", "failed")}
     console.print(f"done in {time.perf_counter() - started:.1f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    from audit.store_faults import store_fault
+
+    faults = {store_fault(RuntimeError(o.detail), tracker.uri) for o in outcomes.values() if o.status == "failed"}
+    if faults - {None}:   # the store went away: say so once; the runs resume from their checkpoints
+        click.echo(f"error: {sorted(faults - {None})[0]}; the failed runs resume from their checkpoints when you "
+                   "run this again", err=True)
+        sys.exit(2)
     if counts["failed"] or the_plan.pending:
         sys.exit(1)
 

@@ -80,7 +80,7 @@ def test_the_audit_report_in_chromium(audited: tuple[Path, str, str], browser, a
     assert "test-cifar" in registration and commit in registration
     family = page.eval_on_selector_all("#family-table tbody tr", "rows => rows.map(r => r.innerText)")
     assert len(family) == 2 and "speedup" in family[0] and "lrn" in family[1]
-    assert "2 of 37 runs" in page.inner_text("#outside-runs")   # lrn without_lrn seed 1 and the probe (12 runs tune lrn)
+    assert "2 of 37 runs" in page.inner_text("#outside-runs")   # lrn without_lrn seed 1, the probe; 12 tune lrn
     relu = page.inner_text("#claim-relu-cifar")
     assert "Supported: direction holds; the paper's 6× lies inside" in relu   # censored: 6× cannot be excluded
     assert "at least" in relu and "1 seed(s) censored" in relu
