@@ -6,10 +6,11 @@ path and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -307,26 +308,14 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
         sys.exit(1)
 
 
-@main.command()
-@click.option("--out", type=click.Path(), default="reports/index.html", show_default=True)
-@click.option("--claims", "claims_dir", type=click.Path(), default=DEFAULT_CLAIMS, show_default=True,
-              help="Claim files or a folder of them.")
-@click.option("--claim", "only_claims", multiple=True, help="Only these claim ids (repeatable).")
-@click.option("--profile", "-p", default=None, help="Only runs of this profile (default: every profile in the store).")
-@audit_option
-@uri_option
-@click.option("--open", "open_browser", is_flag=True, help="Open the report in the default browser.")
-@user_errors
-def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str | None, audit_file: str | None,
-           tracking_uri: str | None, open_browser: bool) -> None:
-    """Render one self-contained HTML report (figures embedded) from the runs in the MLflow store.
+claims_dir_option = click.option("--claims", "claims_dir", type=click.Path(), default=DEFAULT_CLAIMS,
+                                 show_default=True, help="Claim files or a folder of them.")
+only_claims_option = click.option("--claim", "only_claims", multiple=True, help="Only these claim ids (repeatable).")
 
-    With --audit, the report is that audit's: its claims at its profile, verdicts corrected over its
-    pre-registered family, every other measure exploratory.
-    """
-    from audit.report import build_report
-    from audit.track import Tracker
 
+def _report_scope(claims_dir: str, only_claims: tuple[str, ...], profile: str | None,
+                  audit_file: str | None) -> tuple[list[Any], str | None, Any]:
+    """(claims, profile, registration) of a report or an export: an audit file fixes the claims and profile."""
     registration = None
     if audit_file is not None:
         if profile:
@@ -340,9 +329,33 @@ def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str
         if unknown:
             raise SpecError(f"unknown claim id(s): {', '.join(sorted(unknown))}")
         claims = [c for c in claims if c.id in only_claims]
-    tracker = Tracker(tracking_uri)
+    return claims, profile, registration
+
+
+@main.command()
+@click.option("--out", type=click.Path(), default="reports/index.html", show_default=True)
+@claims_dir_option
+@only_claims_option
+@click.option("--profile", "-p", default=None, help="Only runs of this profile (default: every profile in the store).")
+@audit_option
+@uri_option
+@click.option("--evidence", type=click.Path(), default=None,
+              help="Render from evidence bundles (a bundle, or a folder of them such as results/) instead of a store.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the report in the default browser.")
+@user_errors
+def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str | None, audit_file: str | None,
+           tracking_uri: str | None, evidence: str | None, open_browser: bool) -> None:
+    """Render one self-contained HTML report (figures embedded) from the runs in the MLflow store.
+
+    With --audit, the report is that audit's: its claims at its profile, verdicts corrected over its
+    pre-registered family, every other measure exploratory.
+    """
+    from audit.report import build_report
+
+    claims, profile, registration = _report_scope(claims_dir, only_claims, profile, audit_file)
     started = time.perf_counter()
-    path = build_report(claims, tracker, Path(out), profile, registration)
+    with _store(tracking_uri, evidence) as store:
+        path = build_report(claims, store, Path(out), profile, registration)
     console.print(f"wrote {path} in {time.perf_counter() - started:.1f}s")
     if open_browser:
         import webbrowser
@@ -350,6 +363,74 @@ def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str
         uri = path.resolve().as_uri()
         if not webbrowser.open(uri):
             console.print(f"no browser found here: open {uri}")
+
+
+@contextlib.contextmanager
+def _store(tracking_uri: str | None, evidence: str | None) -> Iterator[Any]:
+    """The runs a command reads: the MLflow store, or evidence bundles imported into a throwaway one."""
+    if evidence is None:
+        from audit.track import Tracker
+
+        yield Tracker(tracking_uri)
+        return
+    from audit.evidence import evidence_store
+
+    with evidence_store(Path(evidence)) as store:
+        yield store
+
+
+@main.command(name="export")
+@claims_dir_option
+@only_claims_option
+@click.option("--profile", "-p", default=None, help="Only runs of this profile (default: every profile).")
+@audit_option
+@uri_option
+@click.option("--out", type=click.Path(), required=True, help="The bundle's folder (replaced if it holds a bundle).")
+@user_errors
+def export_command(claims_dir: str, only_claims: tuple[str, ...], profile: str | None, audit_file: str | None,
+                   tracking_uri: str | None, out: str) -> None:
+    """Write the runs a report would read (any status) as a portable evidence bundle (JSON, CSV, small arrays)."""
+    import os
+
+    from audit.evidence import BUDGET_BYTES, export_bundle, folder_bytes, select_run_ids
+    from audit.track import Tracker
+
+    claims, profile, registration = _report_scope(claims_dir, only_claims, profile, audit_file)
+    tracker = Tracker(tracking_uri)
+    started = time.perf_counter()
+    ids = select_run_ids(tracker, claims, profile)
+    audit_path = None
+    if audit_file is not None:
+        relative = os.path.relpath(Path(audit_file).resolve())
+        audit_path = Path(audit_file).name if relative.startswith("..") else relative
+    selection = {"claims": sorted(c.id for c in claims), "profile": profile,
+                 "audit": registration.tag if registration else None, "audit_file": audit_path}
+    names = export_bundle(tracker, ids, Path(out), selection)
+    sizes = [folder_bytes(Path(out) / n) for n in names]
+    biggest = max(sizes, default=0)
+    console.print(f"exported {len(names)} runs to {out} in {time.perf_counter() - started:.1f}s: "
+                  f"{sum(sizes) / 1e6:.2f} MB, at most {biggest / 1024:.0f} KB per run "
+                  f"(budget {BUDGET_BYTES // 1024} KB)")
+
+
+@main.command(name="import")
+@click.argument("bundle", type=click.Path())
+@uri_option
+@runs_option
+@user_errors
+def import_command(bundle: str, tracking_uri: str | None, runs_dir: str) -> None:
+    """Load evidence bundles (a bundle, or a folder of them) into the MLflow store; runs already there are skipped."""
+    from audit.evidence import BundleError, find_bundles, import_bundles
+    from audit.track import Tracker
+
+    bundles = find_bundles(Path(bundle))
+    if not bundles:
+        raise BundleError(f"{bundle}: holds no evidence bundle (no bundle.json)")
+    tracker = Tracker(tracking_uri, artifact_root=Path(runs_dir) / "artifacts")
+    done = import_bundles(tracker, bundles)
+    console.print(f"imported {done.added} runs into {tracker.uri}; {done.known} already there"
+                  + (f", {done.merged} completed runs of the same config there (their roles merged)"
+                     if done.merged else ""))
 
 
 if __name__ == "__main__":
