@@ -433,5 +433,39 @@ def import_command(bundle: str, tracking_uri: str | None, runs_dir: str) -> None
                      if done.merged else ""))
 
 
+@main.command()
+@click.option("--evidence", type=click.Path(), default="results", show_default=True,
+              help="Evidence bundles: a bundle, or a folder of them (results/<profile>/).")
+@claims_dir_option
+@click.option("--write", "write_to", type=click.Path(), default=None,
+              help="Write the table between the findings markers of this markdown file (e.g. README.md).")
+@click.option("--check", "check_against", type=click.Path(), default=None,
+              help="Exit 1, with a diff, when this file's findings table is not the one the evidence gives.")
+@user_errors
+def findings(evidence: str, claims_dir: str, write_to: str | None, check_against: str | None) -> None:
+    """The findings table (claim, profile, seeds, effect and 95% interval, verdict, the paper's number) as markdown."""
+    from audit import findings as table_of
+
+    target = write_to or check_against
+    if write_to and check_against:
+        raise SpecError("give --write or --check, not both")
+    if target is not None and not Path(target).is_file():
+        raise SpecError(f"{target}: no such file")
+    table = table_of.findings_table(Path(evidence), Path(claims_dir))
+    if write_to:
+        table_of.write(Path(write_to), table)
+        console.print(f"wrote the findings table of {evidence} into {write_to}")
+    elif check_against:
+        diff = table_of.check(Path(check_against), table)
+        if diff is not None:
+            click.echo(diff, err=True)
+            click.echo(f"{check_against}: the findings table disagrees with {evidence}; "
+                       f"run: audit findings --evidence {evidence} --write {check_against}", err=True)
+            sys.exit(1)
+        console.print(f"{check_against}: the findings table matches {evidence}")
+    else:
+        click.echo(table)
+
+
 if __name__ == "__main__":
     main()

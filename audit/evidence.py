@@ -343,9 +343,9 @@ class EvidenceStore:
 
 
 @contextlib.contextmanager
-def evidence_store(root: Path) -> Iterator[EvidenceStore]:
-    """Every bundle under ``root`` imported into a throwaway store, for reading as any store is read."""
-    bundles = find_bundles(root)
+def evidence_store(root: Path, bundles: list[Path] | None = None) -> Iterator[EvidenceStore]:
+    """Bundles (default: every one under ``root``) imported into a throwaway store, read as any store is read."""
+    bundles = find_bundles(root) if bundles is None else bundles
     if not bundles:
         raise BundleError(f"{root}: holds no evidence bundle (no bundle.json)")
     with tempfile.TemporaryDirectory(prefix="audit-evidence-") as tmp:
