@@ -227,11 +227,13 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_f
 @click.option("--probe", default=None, metavar="NOTE",
               help="Probe runs that choose a setting, NOTE saying which: kept and listed in the report's appendix, "
                    "never evidence for a verdict.")
+@click.option("--plain", is_flag=True,
+              help="One plain line per epoch even on a terminal (default there: a live view; CI: plain lines).")
 @user_errors
 def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
         data_path: str | None, tracking_uri: str | None, runs_dir: str, executor: str, jobs: int,
         address: str | None, gpus_per_run: int | None, cpus_per_run: int | None, placement: str,
-        probe: str | None) -> None:
+        probe: str | None, plain: bool) -> None:
     """Run claim specs: tune first, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
     from audit.track import Tracker, default_uri, portable_uri
     from audit.train.distributed import Runtime
@@ -255,15 +257,22 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
     clock: dict[str, float] = {}
     progress = Progress(tracker, jobs if executor == "local" else 1)
     progress.plan(the_plan)
+    from audit.live import LiveView, wanted
+
+    view = LiveView(progress) if not plain and wanted(console) else None
 
     def on_event(kind: str, run: Any, outcome: Any) -> None:
         label = run.label
         if kind == "start":
             clock[run.config_hash] = time.perf_counter()
+            if view:
+                view.started(run)
             return
         if kind == "wait":
             console.print(f"  waiting  {run.config_hash}  {label}  ({outcome.detail}; trying the others first)")
             return
+        if view:
+            view.ended(run)
         took = time.perf_counter() - clock[run.config_hash]
         line = progress.done(run, outcome.status == "reused", took)
         if line is None:
@@ -278,30 +287,31 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
         console.print(f"  [{line}]")
 
     outcomes: dict[str, Any] = {}
-    while True:
-        if executor == "ray":
-            from audit.executors.ray import execute as execute_ray
+    with view.showing(console) if view else contextlib.nullcontext():
+        while True:
+            if executor == "ray":
+                from audit.executors.ray import execute as execute_ray
 
-            done = execute_ray(the_plan, tracker, workdir, scope.files, on_event, address=address,
-                               gpus_per_run=gpus_per_run if gpus_per_run is not None else gpus,
-                               cpus_per_run=cpus_per_run or 1, runtime=runtime)
-        else:
-            from audit.executors.local import execute
+                done = execute_ray(the_plan, tracker, workdir, scope.files, on_event, address=address,
+                                   gpus_per_run=gpus_per_run if gpus_per_run is not None else gpus,
+                                   cpus_per_run=cpus_per_run or 1, runtime=runtime)
+            else:
+                from audit.executors.local import execute
 
-            done = execute(the_plan, tracker, workdir, scope.files, on_event, jobs=jobs, runtime=runtime)
-        for outcome in done:  # a run reused in the second stage keeps its first-stage outcome
-            outcomes.setdefault(outcome.config_hash, outcome)
-        if not the_plan.pending:
-            break
-        waiting = len(the_plan.pending)
-        the_plan = scope.build(data_path, scope.chosen(tracker))
-        if len(the_plan.pending) == waiting:
-            for wait in the_plan.pending:
-                console.print(f"  [red]not run[/] {wait.claim} {wait.variant}: its tuning runs did not all complete, "
-                              "so no learning rate was chosen")
-            break
-        console.print(f"tuning chose the learning rates; [bold]{len(the_plan.runs)} runs[/] planned now")
-        progress.plan(the_plan)
+                done = execute(the_plan, tracker, workdir, scope.files, on_event, jobs=jobs, runtime=runtime)
+            for outcome in done:  # a run reused in the second stage keeps its first-stage outcome
+                outcomes.setdefault(outcome.config_hash, outcome)
+            if not the_plan.pending:
+                break
+            waiting = len(the_plan.pending)
+            the_plan = scope.build(data_path, scope.chosen(tracker))
+            if len(the_plan.pending) == waiting:
+                for wait in the_plan.pending:
+                    console.print(f"  [red]not run[/] {wait.claim} {wait.variant}: its tuning runs did not all "
+                                  "complete, so no learning rate was chosen")
+                break
+            console.print(f"tuning chose the learning rates; [bold]{len(the_plan.runs)} runs[/] planned now")
+            progress.plan(the_plan)
     counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("reused", "finished", "diverged", "failed")}
     console.print(f"done in {time.perf_counter() - started:.1f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if counts["failed"] or the_plan.pending:

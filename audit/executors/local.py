@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit import events
+from audit.events import report_epoch
 from audit.executors.lock import RunLock, describe
 from audit.executors.schedule import InlineBackend, OnEvent, Outcome, drive
 from audit.plan import Plan, PlannedRun
@@ -34,8 +36,9 @@ __all__ = ["MlflowRunLogger", "Outcome", "execute", "execute_one"]
 class MlflowRunLogger:
     """Connects the training loop's reports to one MLflow run; never logs an epoch twice.
 
-    Each new epoch also prints one plain line (the run, its epoch, loss and errors), from whichever
-    process trains it: a long run is never silent, and a CI log gets one line per epoch.
+    Each new epoch is also reported (``audit.events``): one plain line (the run, its epoch, loss and
+    errors), or an update of the live view on a terminal. A long run is never silent, and a CI log
+    gets one line per epoch.
     """
 
     tracker: Tracker
@@ -59,21 +62,10 @@ class MlflowRunLogger:
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
         self.logged_until = epoch
         if self.label:
-            print(progress_line(self.label, epoch, self.epochs, metrics), flush=True)
+            report_epoch(self.label, epoch, self.epochs, metrics)
 
     def artifact(self, path: Path, folder: str = "weights") -> None:
         self.tracker.log_artifact(self.run_id, path, folder)
-
-
-def progress_line(label: str, epoch: int, epochs: int, metrics: dict[str, float]) -> str:
-    """One epoch of one run, in one plain line."""
-    parts = [f"    epoch {epoch}/{epochs}  {label}"]
-    for key, name, unit in (("train_loss", "loss", ""), ("train_top1_error", "train", "%"),
-                            ("val_top1_error", "val", "%"), ("epoch_seconds", "", "s")):
-        value = metrics.get(key)
-        if value is not None:
-            parts.append(f"{name} {value:.3f}" if not unit else f"{name} {value:.1f}{unit}".strip())
-    return "  ".join(parts)
 
 
 @dataclass
@@ -179,8 +171,11 @@ def execute_one(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, 
 _WORKER: dict[str, Tracker] = {}
 
 
-def _init_worker(threads: int | None, gpu_slots: Any) -> None:
-    """Threads per worker, and on a GPU machine this worker's own GPUs (set before CUDA starts)."""
+def _init_worker(threads: int | None, gpu_slots: Any, epoch_events: Any = None) -> None:
+    """Threads per worker, on a GPU machine this worker's own GPUs (set before CUDA starts), and where
+    its epoch events go (the parent's live view, through a queue; None: plain lines)."""
+    if epoch_events is not None:
+        events.send_to(epoch_events)
     if gpu_slots is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu_slots.get()
     if threads:
@@ -216,12 +211,15 @@ class PoolBackend:
     def __init__(self, jobs: int, work: Callable[[PlannedRun], Outcome], threads: int | None,
                  gpus_per_worker: int = 1) -> None:
         self.capacity, self._work, self._threads, self._gpus = jobs, work, threads, gpus_per_worker
+        ctx = multiprocessing.get_context("spawn")
+        self._relay = events.Relay(ctx) if events.has_sink() else None   # a live view here: workers send to it
         self._pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.capacity, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(self._threads, _gpu_slots(ctx, self.capacity, self._gpus)))
+                                   initargs=(self._threads, _gpu_slots(ctx, self.capacity, self._gpus),
+                                             self._relay.queue if self._relay else None))
 
     def submit(self, run: PlannedRun) -> Future[Outcome]:
         return self._pool.submit(self._work, run)
@@ -237,6 +235,8 @@ class PoolBackend:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._relay is not None:
+            self._relay.close()
 
 
 def execute(plan: Plan, tracker: Tracker, workdir: Path, claim_files: dict[str, Path],
