@@ -212,6 +212,8 @@ class BundledRun:
     def metrics(self) -> list[tuple[str, int, float]]:
         """(key, step, value) of every logged value."""
         path = self.folder / "metrics.csv"
+        if not path.is_file():
+            raise BundleError(f"{path}: no such file (every bundled run has one)")
         with path.open(newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
