@@ -259,7 +259,7 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
     progress.plan(the_plan)
     from audit.live import LiveView, wanted
 
-    view = LiveView(progress) if not plain and wanted(console) else None
+    view = LiveView(progress) if not plain and executor == "local" and wanted(console) else None  # Ray: plain lines
 
     def on_event(kind: str, run: Any, outcome: Any) -> None:
         label = run.label
