@@ -6,10 +6,11 @@ path and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,11 +245,13 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_f
 @click.option("--probe", default=None, metavar="NOTE",
               help="Probe runs that choose a setting, NOTE saying which: kept and listed in the report's appendix, "
                    "never evidence for a verdict.")
+@click.option("--plain", is_flag=True,
+              help="One plain line per epoch even on a terminal (default there: a live view; CI: plain lines).")
 @user_errors
 def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
         data_path: str | None, tracking_uri: str | None, runs_dir: str, executor: str, jobs: int,
         address: str | None, gpus_per_run: int | None, cpus_per_run: int | None, placement: str,
-        probe: str | None) -> None:
+        probe: str | None, plain: bool) -> None:
     """Run claim specs: tune first, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
     from audit.data.load import check_listings
     from audit.track import Tracker, default_uri, portable_uri
@@ -274,15 +277,22 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
     clock: dict[str, float] = {}
     progress = Progress(tracker, jobs if executor == "local" else 1)
     progress.plan(the_plan)
+    from audit.live import LiveView, wanted
+
+    view = LiveView(progress) if not plain and executor == "local" and wanted(console) else None  # Ray: plain lines
 
     def on_event(kind: str, run: Any, outcome: Any) -> None:
         label = run.label
         if kind == "start":
             clock[run.config_hash] = time.perf_counter()
+            if view:
+                view.started(run)
             return
         if kind == "wait":
             console.print(f"  waiting  {run.config_hash}  {label}  ({outcome.detail}; trying the others first)")
             return
+        if view:
+            view.ended(run)
         took = time.perf_counter() - clock[run.config_hash]
         line = progress.done(run, outcome.status == "reused", took)
         if line is None:
@@ -297,30 +307,31 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
         console.print(f"  [{line}]")
 
     outcomes: dict[str, Any] = {}
-    while True:
-        if executor == "ray":
-            from audit.executors.ray import execute as execute_ray
+    with view.showing(console) if view else contextlib.nullcontext():
+        while True:
+            if executor == "ray":
+                from audit.executors.ray import execute as execute_ray
 
-            done = execute_ray(the_plan, tracker, workdir, scope.files, on_event, address=address,
-                               gpus_per_run=gpus_per_run if gpus_per_run is not None else gpus,
-                               cpus_per_run=cpus_per_run or 1, runtime=runtime)
-        else:
-            from audit.executors.local import execute
+                done = execute_ray(the_plan, tracker, workdir, scope.files, on_event, address=address,
+                                   gpus_per_run=gpus_per_run if gpus_per_run is not None else gpus,
+                                   cpus_per_run=cpus_per_run or 1, runtime=runtime)
+            else:
+                from audit.executors.local import execute
 
-            done = execute(the_plan, tracker, workdir, scope.files, on_event, jobs=jobs, runtime=runtime)
-        for outcome in done:  # a run reused in the second stage keeps its first-stage outcome
-            outcomes.setdefault(outcome.config_hash, outcome)
-        if not the_plan.pending:
-            break
-        waiting = len(the_plan.pending)
-        the_plan = scope.build(data_path, scope.chosen(tracker))
-        if len(the_plan.pending) == waiting:
-            for wait in the_plan.pending:
-                console.print(f"  [red]not run[/] {wait.claim} {wait.variant}: its tuning runs did not all complete, "
-                              "so no learning rate was chosen")
-            break
-        console.print(f"tuning chose the learning rates; [bold]{len(the_plan.runs)} runs[/] planned now")
-        progress.plan(the_plan)
+                done = execute(the_plan, tracker, workdir, scope.files, on_event, jobs=jobs, runtime=runtime)
+            for outcome in done:  # a run reused in the second stage keeps its first-stage outcome
+                outcomes.setdefault(outcome.config_hash, outcome)
+            if not the_plan.pending:
+                break
+            waiting = len(the_plan.pending)
+            the_plan = scope.build(data_path, scope.chosen(tracker))
+            if len(the_plan.pending) == waiting:
+                for wait in the_plan.pending:
+                    console.print(f"  [red]not run[/] {wait.claim} {wait.variant}: its tuning runs did not all "
+                                  "complete, so no learning rate was chosen")
+                break
+            console.print(f"tuning chose the learning rates; [bold]{len(the_plan.runs)} runs[/] planned now")
+            progress.plan(the_plan)
     counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("reused", "finished", "diverged", "failed")}
     console.print(f"done in {time.perf_counter() - started:.1f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     from audit.store_faults import store_fault
@@ -334,26 +345,14 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
         sys.exit(1)
 
 
-@main.command()
-@click.option("--out", type=click.Path(), default="reports/index.html", show_default=True)
-@click.option("--claims", "claims_dir", type=click.Path(), default=DEFAULT_CLAIMS, show_default=True,
-              help="Claim files or a folder of them.")
-@click.option("--claim", "only_claims", multiple=True, help="Only these claim ids (repeatable).")
-@click.option("--profile", "-p", default=None, help="Only runs of this profile (default: every profile in the store).")
-@audit_option
-@uri_option
-@click.option("--open", "open_browser", is_flag=True, help="Open the report in the default browser.")
-@user_errors
-def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str | None, audit_file: str | None,
-           tracking_uri: str | None, open_browser: bool) -> None:
-    """Render one self-contained HTML report (figures embedded) from the runs in the MLflow store.
+claims_dir_option = click.option("--claims", "claims_dir", type=click.Path(), default=DEFAULT_CLAIMS,
+                                 show_default=True, help="Claim files or a folder of them.")
+only_claims_option = click.option("--claim", "only_claims", multiple=True, help="Only these claim ids (repeatable).")
 
-    With --audit, the report is that audit's: its claims at its profile, verdicts corrected over its
-    pre-registered family, every other measure exploratory.
-    """
-    from audit.report import build_report
-    from audit.track import Tracker
 
+def _report_scope(claims_dir: str, only_claims: tuple[str, ...], profile: str | None,
+                  audit_file: str | None) -> tuple[list[Any], str | None, Any]:
+    """(claims, profile, registration) of a report or an export: an audit file fixes the claims and profile."""
     registration = None
     if audit_file is not None:
         if profile:
@@ -367,9 +366,33 @@ def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str
         if unknown:
             raise SpecError(f"unknown claim id(s): {', '.join(sorted(unknown))}")
         claims = [c for c in claims if c.id in only_claims]
-    tracker = Tracker(tracking_uri)
+    return claims, profile, registration
+
+
+@main.command()
+@click.option("--out", type=click.Path(), default="reports/index.html", show_default=True)
+@claims_dir_option
+@only_claims_option
+@click.option("--profile", "-p", default=None, help="Only runs of this profile (default: every profile in the store).")
+@audit_option
+@uri_option
+@click.option("--evidence", type=click.Path(), default=None,
+              help="Render from evidence bundles (a bundle, or a folder of them such as results/) instead of a store.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the report in the default browser.")
+@user_errors
+def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str | None, audit_file: str | None,
+           tracking_uri: str | None, evidence: str | None, open_browser: bool) -> None:
+    """Render one self-contained HTML report (figures embedded) from the runs in the MLflow store.
+
+    With --audit, the report is that audit's: its claims at its profile, verdicts corrected over its
+    pre-registered family, every other measure exploratory.
+    """
+    from audit.report import build_report
+
+    claims, profile, registration = _report_scope(claims_dir, only_claims, profile, audit_file)
     started = time.perf_counter()
-    path = build_report(claims, tracker, Path(out), profile, registration)
+    with _store(tracking_uri, evidence) as store:
+        path = build_report(claims, store, Path(out), profile, registration)
     console.print(f"wrote {path} in {time.perf_counter() - started:.1f}s")
     if open_browser:
         import webbrowser
@@ -403,6 +426,108 @@ def schema(out: str | None) -> None:
     else:
         Path(out).write_text(text)
         click.echo(f"wrote {out}", err=True)
+
+
+@contextlib.contextmanager
+def _store(tracking_uri: str | None, evidence: str | None) -> Iterator[Any]:
+    """The runs a command reads: the MLflow store, or evidence bundles imported into a throwaway one."""
+    if evidence is None:
+        from audit.track import Tracker
+
+        yield Tracker(tracking_uri)
+        return
+    from audit.evidence import evidence_store
+
+    with evidence_store(Path(evidence)) as store:
+        yield store
+
+
+@main.command(name="export")
+@claims_dir_option
+@only_claims_option
+@click.option("--profile", "-p", default=None, help="Only runs of this profile (default: every profile).")
+@audit_option
+@uri_option
+@click.option("--out", type=click.Path(), required=True, help="The bundle's folder (replaced if it holds a bundle).")
+@user_errors
+def export_command(claims_dir: str, only_claims: tuple[str, ...], profile: str | None, audit_file: str | None,
+                   tracking_uri: str | None, out: str) -> None:
+    """Write the runs a report would read (any status) as a portable evidence bundle (JSON, CSV, small arrays)."""
+    import os
+
+    from audit.evidence import BUDGET_BYTES, export_bundle, folder_bytes, select_run_ids
+    from audit.track import Tracker
+
+    claims, profile, registration = _report_scope(claims_dir, only_claims, profile, audit_file)
+    tracker = Tracker(tracking_uri)
+    started = time.perf_counter()
+    ids = select_run_ids(tracker, claims, profile)
+    audit_path = None
+    if audit_file is not None:
+        relative = os.path.relpath(Path(audit_file).resolve())
+        audit_path = Path(audit_file).name if relative.startswith("..") else relative
+    selection = {"claims": sorted(c.id for c in claims), "profile": profile,
+                 "audit": registration.tag if registration else None, "audit_file": audit_path}
+    names = export_bundle(tracker, ids, Path(out), selection)
+    sizes = [folder_bytes(Path(out) / n) for n in names]
+    biggest = max(sizes, default=0)
+    console.print(f"exported {len(names)} runs to {out} in {time.perf_counter() - started:.1f}s: "
+                  f"{sum(sizes) / 1e6:.2f} MB, at most {biggest / 1024:.0f} KB per run "
+                  f"(budget {BUDGET_BYTES // 1024} KB)")
+
+
+@main.command(name="import")
+@click.argument("bundle", type=click.Path())
+@uri_option
+@runs_option
+@user_errors
+def import_command(bundle: str, tracking_uri: str | None, runs_dir: str) -> None:
+    """Load evidence bundles (a bundle, or a folder of them) into the MLflow store; runs already there are skipped."""
+    from audit.evidence import BundleError, find_bundles, import_bundles
+    from audit.track import Tracker
+
+    bundles = find_bundles(Path(bundle))
+    if not bundles:
+        raise BundleError(f"{bundle}: holds no evidence bundle (no bundle.json)")
+    tracker = Tracker(tracking_uri, artifact_root=Path(runs_dir) / "artifacts")
+    done = import_bundles(tracker, bundles)
+    console.print(f"imported {done.added} runs into {tracker.uri}; {done.known} already there"
+                  + (f", {done.merged} completed runs of the same config there (their roles merged)"
+                     if done.merged else ""))
+
+
+@main.command()
+@click.option("--evidence", type=click.Path(), default="results", show_default=True,
+              help="Evidence bundles: a bundle, or a folder of them (results/<profile>/).")
+@claims_dir_option
+@click.option("--write", "write_to", type=click.Path(), default=None,
+              help="Write the table between the findings markers of this markdown file (e.g. README.md).")
+@click.option("--check", "check_against", type=click.Path(), default=None,
+              help="Exit 1, with a diff, when this file's findings table is not the one the evidence gives.")
+@user_errors
+def findings(evidence: str, claims_dir: str, write_to: str | None, check_against: str | None) -> None:
+    """The findings table (claim, profile, seeds, effect and 95% interval, verdict, the paper's number) as markdown."""
+    from audit import findings as table_of
+
+    target = write_to or check_against
+    if write_to and check_against:
+        raise SpecError("give --write or --check, not both")
+    if target is not None and not Path(target).is_file():
+        raise SpecError(f"{target}: no such file")
+    table = table_of.findings_table(Path(evidence), Path(claims_dir))
+    if write_to:
+        table_of.write(Path(write_to), table)
+        console.print(f"wrote the findings table of {evidence} into {write_to}")
+    elif check_against:
+        diff = table_of.check(Path(check_against), table)
+        if diff is not None:
+            click.echo(diff, err=True)
+            click.echo(f"{check_against}: the findings table disagrees with {evidence}; "
+                       f"run: audit findings --evidence {evidence} --write {check_against}", err=True)
+            sys.exit(1)
+        console.print(f"{check_against}: the findings table matches {evidence}")
+    else:
+        click.echo(table)
 
 
 if __name__ == "__main__":

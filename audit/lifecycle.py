@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit import record
+from audit.events import report_epoch
 from audit.lock import RunLock, describe
 from audit.plan import PlannedRun
 from audit.record import Tag
@@ -23,7 +24,7 @@ from audit.train import checkpoint
 from audit.train.distributed import Runtime, run_training
 from audit.train.loop import TrainResult
 
-__all__ = ["LoggerFactory", "MlflowRunLogger", "Outcome", "live", "progress_line"]
+__all__ = ["LoggerFactory", "MlflowRunLogger", "Outcome", "live"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,9 @@ class Outcome:
 class MlflowRunLogger:
     """Connects the training loop's reports to one MLflow run; never logs an epoch twice.
 
-    Each new epoch also prints one plain line (the run, its epoch, loss and errors), from whichever
-    process trains it: a long run is never silent, and a CI log gets one line per epoch.
+    Each new epoch is also reported (``audit.events``): one plain line (the run, its epoch, loss and
+    errors), or an update of the live view on a terminal. A long run is never silent, and a CI log
+    gets one line per epoch.
     """
 
     tracker: Tracker
@@ -63,21 +65,10 @@ class MlflowRunLogger:
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
         self.logged_until = epoch
         if self.label:
-            print(progress_line(self.label, epoch, self.epochs, metrics), flush=True)
+            report_epoch(self.label, epoch, self.epochs, metrics)
 
     def artifact(self, path: Path, folder: str = record.Artifact.WEIGHTS) -> None:
         self.tracker.log_artifact(self.run_id, path, folder)
-
-
-def progress_line(label: str, epoch: int, epochs: int, metrics: dict[str, float]) -> str:
-    """One epoch of one run, in one plain line."""
-    parts = [f"    epoch {epoch}/{epochs}  {label}"]
-    for key, name, unit in (("train_loss", "loss", ""), ("train_top1_error", "train", "%"),
-                            ("val_top1_error", "val", "%"), ("epoch_seconds", "", "s")):
-        value = metrics.get(key)
-        if value is not None:
-            parts.append(f"{name} {value:.3f}" if not unit else f"{name} {value:.1f}{unit}".strip())
-    return "  ".join(parts)
 
 
 @dataclass

@@ -43,8 +43,14 @@ class Progress:
         guess = self.estimates.get(run.config_hash)
         if not reused and guess:
             self.actual, self.predicted = self.actual + seconds, self.predicted + guess
-        left = [self.estimates.get(h) for h in self.estimates if h not in self.finished]
-        known = [s for s in left if s]
+        return self.summary()
+
+    def summary(self, under_way: dict[str, float] | None = None) -> str:
+        """Runs done of the total and the time left; ``under_way`` maps a run's config hash to the
+        fraction of its epochs already done (the live view knows it), which that run no longer needs."""
+        under_way = under_way or {}
+        left = [(h, self.estimates.get(h)) for h in self.estimates if h not in self.finished]
+        known = [s * (1 - under_way.get(h, 0.0)) for h, s in left if s]
         scale = self.actual / self.predicted if self.predicted else 1.0
         eta = sum(known) * scale / self.jobs
         unknown = len(left) - len(known) + (self.total - len(self.estimates))

@@ -48,6 +48,7 @@ class Tag:
     DEVICE = "audit.device"
     DATASET_FINGERPRINT = "audit.dataset_fingerprint"
     TRUNCATED_PARAMS = "audit.truncated_params"  # comma-joined params cut short (the whole value: config.json)
+    ORIGIN_RUN = "audit.origin_run"    # an imported run: the MLflow run id it was exported from
 
     @staticmethod
     def dataset(field: str) -> str:
@@ -55,6 +56,7 @@ class Tag:
         return f"audit.dataset_{field}"
 
 
+ENVIRONMENT_TAGS = (Tag.GIT_SHA, Tag.DEVICE, Tag.PLACEMENT, Tag.PROCESSES)   # where and with what a run ran
 ROLE_TAGS = (Tag.CLAIMS, Tag.VARIANTS, Tag.TUNING, Tag.PROBES, Tag.AUDITS)  # comma-joined sets, merged on reuse
 
 RUNNING, FINISHED, DIVERGED, FAILED = "running", "finished", "diverged", "failed"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import platform
-import re
 from pathlib import Path
+
+from audit.sections import replace_section
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nEvery table below is written by the bench script named in its heading (`--write`).\n"
@@ -31,9 +32,6 @@ def machine() -> str:
 def write_section(name: str, markdown: str) -> None:
     """Replace (or append) the section between this script's markers."""
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
-    start, end = f"<!-- bench:{name} start -->", f"<!-- bench:{name} end -->"
-    block = f"{start}\n{markdown.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    BENCHMARKS.write_text(text)
+    BENCHMARKS.write_text(replace_section(text, f"<!-- bench:{name} start -->", f"<!-- bench:{name} end -->",
+                                          markdown))
     print(f"wrote the {name} section of {BENCHMARKS}")

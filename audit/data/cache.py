@@ -118,8 +118,11 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on a terminal; silence elsewhere (CI logs, workers)."""
-    if not sys.stderr.isatty():
+    """A rich progress bar on a terminal; silence elsewhere (CI logs, workers) and under ``audit run``'s
+    live view, which a second display would garble."""
+    from audit import events
+
+    if not sys.stderr.isatty() or events.has_sink():
         yield lambda n: None
         return
     try:

@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from audit import events
 from audit.executors.schedule import InlineBackend, OnEvent, drive
 from audit.lifecycle import Outcome, live
 from audit.plan import Plan, PlannedRun
@@ -28,8 +29,11 @@ __all__ = ["Outcome", "execute"]
 _WORKER: dict[str, Tracker] = {}
 
 
-def _init_worker(threads: int | None, gpu_slots: Any) -> None:
-    """Threads per worker, and on a GPU machine this worker's own GPUs (set before CUDA starts)."""
+def _init_worker(threads: int | None, gpu_slots: Any, epoch_events: Any = None) -> None:
+    """Threads per worker, on a GPU machine this worker's own GPUs (set before CUDA starts), and where
+    its epoch events go (the parent's live view, through a queue; None: plain lines)."""
+    if epoch_events is not None:
+        events.send_to(epoch_events)
     if gpu_slots is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu_slots.get()
     if threads:
@@ -65,12 +69,15 @@ class PoolBackend:
     def __init__(self, jobs: int, work: Callable[[PlannedRun], Outcome], threads: int | None,
                  gpus_per_worker: int = 1) -> None:
         self.capacity, self._work, self._threads, self._gpus = jobs, work, threads, gpus_per_worker
+        ctx = multiprocessing.get_context("spawn")
+        self._relay = events.Relay(ctx) if events.has_sink() else None   # a live view here: workers send to it
         self._pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.capacity, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(self._threads, _gpu_slots(ctx, self.capacity, self._gpus)))
+                                   initargs=(self._threads, _gpu_slots(ctx, self.capacity, self._gpus),
+                                             self._relay.queue if self._relay else None))
 
     def submit(self, run: PlannedRun) -> Future[Outcome]:
         return self._pool.submit(self._work, run)
@@ -86,6 +93,8 @@ class PoolBackend:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._relay is not None:
+            self._relay.close()
 
 
 def execute(plan: Plan, tracker: Tracker, workdir: Path, claim_files: dict[str, Path],

@@ -1,0 +1,93 @@
+"""The published findings table: one markdown row per measured claim, generated from evidence bundles.
+
+The project's audits of record live in ``results/<profile>/`` as evidence bundles; this module turns
+them into the table between ``<!-- findings:start -->`` and ``<!-- findings:end -->`` in README.md
+(``audit findings --write``), and ``--check`` regenerates it and fails when the committed table
+disagrees, so the README can never claim more than the committed evidence shows. The verdicts come
+from the same analysis as the HTML report (a bundle exported with ``--audit`` is analysed under that
+pre-registered family).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from audit.analyse.measure import analyse_audit
+from audit.evidence import BundleError, evidence_store, find_bundles, read_manifest
+from audit.report.store import ReportStore
+from audit.report.views import PROFILE_ORDER, measure_view, select_runs
+from audit.sections import read_section, replace_section
+from audit.spec import Claim, load_claims
+
+START, END = "<!-- findings:start -->", "<!-- findings:end -->"
+HEADER = ("| claim | profile | measure | seeds | effect (95% interval) | verdict | paper |\n"
+          "|---|---|---|---|---|---|---|")
+NONE_YET = "No audit of record has been published yet: `results/` holds no evidence bundles."
+
+
+def _groups(root: Path) -> dict[str | None, list[Path]]:
+    """Bundles by the audit file they were exported under (None: no pre-registration)."""
+    out: dict[str | None, list[Path]] = {}
+    for bundle in find_bundles(root):
+        out.setdefault(read_manifest(bundle)["selection"].get("audit_file"), []).append(bundle)
+    return out
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _rows(claims: list[Claim], store: Any, registration: Any) -> list[tuple[tuple, str]]:
+    """(sort key, markdown row) per measure with paired seeds in the store."""
+    profile = registration.spec.profile if registration is not None else None
+    frame = select_runs(store.runs_frame(), claims, profile)
+    if frame.empty:
+        return []
+    family = registration.family if registration is not None else None
+    results = analyse_audit(claims, frame, ReportStore(store, frame), profile, family)
+    order = {c.id: i for i, c in enumerate(claims)}
+    rows = []
+    for r in results:
+        v = measure_view(r)
+        cells = [r.claim.id, r.profile, v["label"], str(v["seeds"]), f"{v['mean']} {v['ci']}", v["badge"], v["paper"]]
+        key = (order[r.claim.id], PROFILE_ORDER.get(r.profile, 9), r.profile,
+               [m.id for m in r.claim.measure].index(r.measure.id))
+        rows.append((key, "| " + " | ".join(_cell(c) for c in cells) + " |"))
+    return rows
+
+
+def findings_table(root: Path, claims_dir: Path) -> str:
+    """The markdown table (with a line saying so when there is no evidence yet)."""
+    from audit.registration import load_registration
+
+    rows: list[tuple[tuple, str]] = []
+    for audit_file, bundles in _groups(root).items():
+        registration = None
+        if audit_file is not None:
+            if not Path(audit_file).is_file():
+                raise BundleError(f"{bundles[0] / 'bundle.json'}: its audit file {audit_file} is not here")
+            registration = load_registration(audit_file)
+        wanted = {c for b in bundles for c in read_manifest(b)["selection"].get("claims", [])}
+        claims = registration.claims if registration else [c for c in load_claims([claims_dir]) if c.id in wanted]
+        with evidence_store(root, bundles) as store:
+            rows += _rows(claims, store, registration)
+    body = [HEADER] + [row for _, row in sorted(rows, key=lambda kv: kv[0])]
+    return "\n".join(body) + ("\n\n" + NONE_YET if not rows else "")
+
+
+def write(readme: Path, table: str) -> None:
+    readme.write_text(replace_section(readme.read_text(), START, END, table))
+
+
+def check(readme: Path, table: str) -> str | None:
+    """None when the README's findings section is this table; else a unified diff (or what is missing)."""
+    committed = read_section(readme.read_text(), START, END)
+    if committed is None:
+        return f"{readme}: no findings section ({START} … {END})"
+    if committed == table.strip():
+        return None
+    diff = difflib.unified_diff(committed.splitlines(), table.strip().splitlines(), f"{readme} (committed)",
+                                "generated from the evidence", lineterm="")
+    return "\n".join(diff)

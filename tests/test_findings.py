@@ -1,0 +1,64 @@
+"""README.md's findings table: generated from evidence bundles, and checked against them.
+
+The mechanism is tested on a bundle exported from a real store made here (three seeds of the LRN
+pair at the cifar profile, numbers chosen); the committed README is checked against the committed
+results/ (no audit of record yet, so a table with no rows).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from audit.cli import main
+from audit.findings import END, START
+from tests.conftest import REPO
+from tests.runlog import errors, log_run, store
+
+CLAIMS = str(REPO / "claims")
+
+
+def _findings(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["findings", "--claims", CLAIMS, *map(str, args)])
+    return result.exit_code, result.output
+
+
+def test_the_committed_readme_matches_the_committed_results() -> None:
+    code, said = _findings("--evidence", REPO / "results", "--check", REPO / "README.md")
+    assert code == 0, said
+
+
+def test_the_table_is_written_from_bundles_and_a_disagreeing_readme_fails(tmp_path: Path) -> None:
+    tracker = store(tmp_path)
+    for seed, (with_lrn, without) in enumerate([(11.0, 13.1), (11.5, 13.4), (10.8, 12.9)]):
+        log_run(tracker, "lrn", "with_lrn", seed, errors(14.0, with_lrn))
+        log_run(tracker, "lrn", "without_lrn", seed, errors(15.0, without))
+    results = tmp_path / "results"
+    exported = CliRunner().invoke(main, ["export", "--claims", CLAIMS, "--claim", "lrn", "--profile", "cifar",
+                                         "--tracking-uri", tracker.uri, "--out", str(results / "cifar")])
+    assert exported.exit_code == 0, exported.output
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# A project\n\n{START}\n(nothing yet)\n{END}\n\nMore text.\n")
+
+    code, said = _findings("--evidence", results, "--check", readme)
+    assert code == 1 and "disagrees with" in said and "+| lrn | cifar |" in said
+    code, said = _findings("--evidence", results, "--write", readme)
+    assert code == 0, said
+    text = readme.read_text()
+    assert text.startswith("# A project\n\n") and text.endswith(f"{END}\n\nMore text.\n")
+    row = next(line for line in text.splitlines() if line.startswith("| lrn | cifar |"))
+    assert row == ("| lrn | cifar | val top-1 error, with − without LRN | 3 | −2.03 pp [−2.32, −1.75] | supported "
+                   "| −2 pp |")
+    assert _findings("--evidence", results, "--check", readme)[0] == 0
+
+    readme.write_text(text.replace("| supported |", "| contradicted |"))
+    code, said = _findings("--evidence", results, "--check", readme)
+    assert code == 1 and "-| lrn | cifar |" in said and "contradicted" in said
+
+
+def test_findings_user_errors_name_the_path(tmp_path: Path) -> None:
+    code, said = _findings("--evidence", tmp_path / "missing")
+    assert code == 2 and "missing: no such folder" in said
+    code, said = _findings("--evidence", tmp_path, "--check", tmp_path / "NOPE.md")
+    assert code == 2 and "NOPE.md: no such file" in said
