@@ -12,8 +12,9 @@ import pytest
 from rich.console import Console
 
 from audit import events
-from audit.executors.local import MlflowRunLogger, PoolBackend
+from audit.executors.local import PoolBackend
 from audit.executors.schedule import Outcome
+from audit.lifecycle import MlflowRunLogger
 from audit.live import LiveView
 from audit.plan import build_plan
 from audit.progress import Progress
