@@ -2,7 +2,7 @@
 
 A bundle is a folder: ``bundle.json`` (what was selected, the size budget, the run folders) and one
 folder per MLflow run holding ``run.json`` (status, tags, params, environment, the artifacts listed
-with their sizes), ``metrics.csv`` (one row per epoch) and ``artifacts/`` (the small files the
+with their sizes), ``history.csv`` (one row per epoch) and ``artifacts/`` (the small files the
 analyses read: conv1 weights, validation predictions, the claim files and a full config). Keys are
 sorted and rows ordered, there are no absolute paths, and nothing changes when the same runs are
 exported again, so a bundle committed to git diffs cleanly.
@@ -35,7 +35,8 @@ from audit.spec import SpecError
 from audit.track import Tracker
 
 FORMAT = "alexnet-audit evidence bundle, version 1"
-BUDGET_BYTES = 512 * 1024        # per run: run.json + metrics.csv + the artifacts kept
+HISTORY = "history.csv"        # a run's per-epoch metrics: one row per epoch, a column per metric
+BUDGET_BYTES = 512 * 1024        # per run: run.json + history.csv + the artifacts kept
 # The artifacts the analyses read, in the order they are kept while the budget lasts; a group is kept whole.
 WANTED = ((Artifact.CONFIG,), (Artifact.CLAIMS + "/",), (Artifact.weights("conv1_init"),),
           (Artifact.weights("conv1_final"),), (Artifact.predictions("val_labels"), Artifact.predictions("val_probs")))
@@ -124,7 +125,7 @@ def export_run(tracker: Tracker, run_id: str, out: Path, budget: int = BUDGET_BY
         shutil.rmtree(folder)
     (folder / "artifacts").mkdir(parents=True)
     metrics = _metrics_csv(tracker, run_id, sorted(run.data.metrics))
-    (folder / "metrics.csv").write_text(metrics)
+    (folder / HISTORY).write_text(metrics)
     files = dict(_artifact_files(tracker.client, run_id))
     kept = _chosen(files, budget - len(metrics.encode()) - 16_384)   # 16 KB kept for run.json
     listed = {}
@@ -210,7 +211,7 @@ class BundledRun:
 
     def metrics(self) -> list[tuple[str, int, float]]:
         """(key, step, value) of every logged value."""
-        path = self.folder / "metrics.csv"
+        path = self.folder / HISTORY
         if not path.is_file():
             raise BundleError(f"{path}: no such file (every bundled run has one)")
         with path.open(newline="") as fh:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from audit.cli import main
 from audit.findings import END, START
 from tests.conftest import REPO
-from tests.runlog import errors, log_run, store
+from tests.runlog import LRN_CIFAR_LR, errors, log_lrn_tuning, log_run, store
 
 CLAIMS = str(REPO / "claims")
 
@@ -32,8 +32,9 @@ def test_the_committed_readme_matches_the_committed_results() -> None:
 def test_the_table_is_written_from_bundles_and_a_disagreeing_readme_fails(tmp_path: Path) -> None:
     tracker = store(tmp_path)
     for seed, (with_lrn, without) in enumerate([(11.0, 13.1), (11.5, 13.4), (10.8, 12.9)]):
-        log_run(tracker, "lrn", "with_lrn", seed, errors(14.0, with_lrn))
-        log_run(tracker, "lrn", "without_lrn", seed, errors(15.0, without))
+        log_run(tracker, "lrn", "with_lrn", seed, errors(14.0, with_lrn), lr=LRN_CIFAR_LR)
+        log_run(tracker, "lrn", "without_lrn", seed, errors(15.0, without), lr=LRN_CIFAR_LR)
+    log_lrn_tuning(tracker)
     results = tmp_path / "results"
     exported = CliRunner().invoke(main, ["export", "--claims", CLAIMS, "--claim", "lrn", "--profile", "cifar",
                                          "--tracking-uri", tracker.uri, "--out", str(results / "cifar")])
