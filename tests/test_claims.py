@@ -31,7 +31,7 @@ def test_all_seven_claims_validate_with_every_profile() -> None:
         if c.id != "relu":  # relu's claim is a CIFAR-10 experiment in the paper itself
             assert {"imagenet", "full"} <= set(c.profiles), c.id
         assert not c.profiles["smoke"].scientific, f"{c.id}: smoke must never give a scientific verdict"
-    result = CliRunner().invoke(main, ["validate", str(CLAIMS)])
+    result = CliRunner().invoke(main, ["validate", "--networks", str(CLAIMS)])
     assert result.exit_code == 0, result.output
 
 
