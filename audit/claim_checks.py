@@ -8,8 +8,8 @@ A claim file that passes these cannot end hours later in a silent "no result":
   the metric's range (an error rate is a percentage, 0-100);
 - no measure sets a field that its kind ignores (a threshold outside ``epochs_to_threshold``, ...);
 - ``init_from`` names a variant of the claim, with no cycle;
-- a profile's ``variants``, ``lr_grid`` and ``paper`` name variants and measures of the claim, and its
-  ``tune_metric`` is logged.
+- a profile's ``variants``, ``lr_grid``, ``paper`` and ``smallest_effect`` name variants and measures of
+  the claim (a ratio's smallest effect a factor > 1), and its ``tune_metric`` is logged.
 """
 
 from __future__ import annotations
@@ -85,9 +85,15 @@ def _check_profiles(claim: Claim, path: Path, index: dict) -> None:
             for name in getattr(prof, section):
                 if name not in claim.variants:
                     _fail(path, index, where + (section, name), f"not a variant ({', '.join(claim.variants)})")
-        for measure_id in prof.paper:
-            if measure_id not in ids:
-                _fail(path, index, where + ("paper", measure_id), f"not a measure id (one of {ids})")
+        for section in ("paper", "smallest_effect"):
+            for measure_id in getattr(prof, section):
+                if measure_id not in ids:
+                    _fail(path, index, where + (section, measure_id), f"not a measure id (one of {ids})")
+        for m in claim.measure:
+            value = prof.smallest_effect.get(m.id)
+            if value is not None and (value <= 1 if m.scale == "ratio" else value <= 0):
+                _fail(path, index, where + ("smallest_effect", m.id),
+                      "a ratio's smallest effect is a factor > 1" if m.scale == "ratio" else "must be > 0")
         if prof.tune_metric is not None and prof.tune_metric not in LOGGED_METRICS:
             _fail(path, index, where + ("tune_metric",), f"no run logs {prof.tune_metric!r}")
 

@@ -118,6 +118,7 @@ def list_claims(specs: tuple[str, ...]) -> None:
     console.print(table)
 
 
+only_claims_option = click.option("--claim", "only_claims", multiple=True, help="Only these claim ids (repeatable).")
 audit_option = click.option("--audit", "audit_file", type=click.Path(), default=None,
                             help="A pre-registered audit file (claims/audits/*.yaml): its claims, profile, seeds "
                                  "and family.")
@@ -151,7 +152,7 @@ class Scope:
 
 
 def _scope(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
-           data_path: str | None = None) -> Scope:
+           data_path: str | None = None, only: tuple[str, ...] = ()) -> Scope:
     if data_path is not None and not Path(data_path).exists():
         raise SpecError(f"{data_path}: data path does not exist")
     if audit_file is not None:
@@ -160,8 +161,13 @@ def _scope(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit
         if specs or profile or seeds:
             raise SpecError("--audit fixes the claims, profile and seeds: give no claim files, --profile or --seeds")
         reg = load_registration(audit_file)
-        _check_networks(reg.claims)
-        return Scope(reg.claims, {c.id: f for c, f in zip(reg.claims, reg.files)}, reg.spec.profile, reg.seeds, reg)
+        unknown = sorted(set(only) - {c.id for c in reg.claims})
+        if unknown:
+            raise SpecError(f"{audit_file}: --claim {unknown[0]}: not a claim of this audit "
+                            f"({', '.join(c.id for c in reg.claims)})")
+        picked = [(c, f) for c, f in zip(reg.claims, reg.files) if not only or c.id in only]
+        _check_networks([c for c, _ in picked])
+        return Scope([c for c, _ in picked], {c.id: f for c, f in picked}, reg.spec.profile, reg.seeds, reg)
     if not specs:
         raise SpecError("name claim files (or a folder of them), or --audit FILE")
     claims = load_claims(list(specs))
@@ -257,17 +263,21 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_f
                    "never evidence for a verdict.")
 @click.option("--plain", is_flag=True,
               help="One plain line per epoch even on a terminal (default there: a live view; CI: plain lines).")
+@click.option("--claim", "only_claims", multiple=True,
+              help="With --audit: run only these of its claims now (repeatable); the registration is unchanged.")
 @user_errors
 def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_file: str | None,
         data_path: str | None, tracking_uri: str | None, runs_dir: str, executor: str, jobs: int,
         address: str | None, gpus_per_run: int | None, cpus_per_run: int | None, placement: str,
-        probe: str | None, plain: bool) -> None:
+        probe: str | None, plain: bool, only_claims: tuple[str, ...]) -> None:
     """Run claim specs: tune first, reuse finished runs, resume interrupted ones, train the rest, log to MLflow."""
     from audit.data.load import check_listings
     from audit.track import Tracker, default_uri, portable_uri
     from audit.train.distributed import Runtime
 
-    scope = _scope(specs, profile, seeds, audit_file, data_path)
+    if only_claims and audit_file is None:
+        raise SpecError("--claim picks claims of an --audit; without one, name the claim files")
+    scope = _scope(specs, profile, seeds, audit_file, data_path, only_claims)
     if probe is not None:
         if scope.registration:
             raise SpecError("--probe runs choose settings before an audit is registered: give no --audit")
@@ -357,7 +367,6 @@ def run(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_fi
 
 claims_dir_option = click.option("--claims", "claims_dir", type=click.Path(), default=DEFAULT_CLAIMS,
                                  show_default=True, help="Claim files or a folder of them.")
-only_claims_option = click.option("--claim", "only_claims", multiple=True, help="Only these claim ids (repeatable).")
 
 
 def _report_scope(claims_dir: str, only_claims: tuple[str, ...], profile: str | None,

@@ -111,7 +111,8 @@ class Registration:
             for i, mid in enumerate(entry.measures):
                 m = next(x for x in claims[cid].measure if x.id == mid)
                 pilot = entry.pilot.get(mid)
-                needed = (seeds_for_power(pilot.sd, pilot.df, m.additive(m.smallest_effect), size, self.spec.alpha,
+                smallest = m.additive(claims[cid].smallest_effect(m, self.spec.profile))
+                needed = (seeds_for_power(pilot.sd, pilot.df, smallest, size, self.spec.alpha,
                                           self.spec.power) if pilot else None)
                 rows.append(PowerRow(cid, mid, i == 0, entry.seeds, needed, pilot))
         return rows

@@ -98,6 +98,10 @@ class Profile(Overrides):
         {}, description="per measure id: the paper's number for this profile's setting, replacing the measure's "
         "(e.g. LRN's CIFAR-10 pair); null: the paper gives none here"
     )
+    smallest_effect: dict[str, float] = Field(
+        {}, description="per measure id: the smallest effect that matters at this profile, replacing the "
+        "measure's (e.g. half the paper's number where the paper's number differs by setting)"
+    )
     needs_data_path: bool = False
     variants: dict[str, Overrides] = {}
     lr_grid: dict[str, list[float]] = Field(
@@ -147,6 +151,10 @@ class Claim(_Strict):
         """The paper's number to set beside this measure at this profile (the profile's, else the measure's)."""
         numbers = self.profiles[profile].paper
         return numbers[measure.id] if measure.id in numbers else measure.paper
+
+    def smallest_effect(self, measure: Measure, profile: str) -> float:
+        """The smallest effect that matters for this measure at this profile (the profile's, else the measure's)."""
+        return self.profiles[profile].smallest_effect.get(measure.id, measure.smallest_effect)
 
     def default_profile(self) -> str:
         return "smoke" if "smoke" in self.profiles else next(iter(self.profiles))

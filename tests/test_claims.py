@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit.analyse.measure import analyse_audit
+from audit.analyse.stats import decide
 from audit.cli import main
 from audit.plan import build_plan
 from audit.report.views import measure_view
@@ -116,3 +117,14 @@ def test_a_profile_sets_the_papers_number_for_its_setting(tmp_path: Path) -> Non
     data = str(imagefolder(tmp_path / "data"))
     hashes = [sorted(build_plan([c], "cifar", data_path=data).runs) for c in (lrn, without)]
     assert hashes[0] == hashes[1]
+
+
+def test_a_profile_sets_its_smallest_effect() -> None:
+    """LRN at cifar: 1 pp (half the paper's 2 pp); elsewhere the measure's 0.5 pp. Verdicts and power read it."""
+    lrn = load_claim(CLAIMS / "lrn.yaml")
+    top1, top5 = lrn.measure
+    assert (lrn.smallest_effect(top1, "cifar"), lrn.smallest_effect(top5, "cifar")) == (1.0, 0.5)
+    assert lrn.smallest_effect(top1, "tiny") == 0.5
+    effects = [-0.8, -0.7, -0.9, -0.75, -0.85, -0.8]          # a sure reduction of about 0.8 pp
+    assert decide(effects, "decrease", lrn.smallest_effect(top1, "cifar")).label == "supported, but negligible"
+    assert decide(effects, "decrease", lrn.smallest_effect(top1, "tiny")).label == "supported"

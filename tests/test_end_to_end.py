@@ -1,4 +1,4 @@
-"""End to end on the generated data (relu's smoke profile): audit run → MLflow → report, and reuse on a second run."""
+"""End to end on the embedded Tiny ImageNet slice (relu's smoke profile): audit run → MLflow → report, then reuse."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_smoke_run_report_and_reuse(workdir: Path) -> None:
     # the grid (3 rates × 2 variants) on the tuning seed 1000, then the verdict's seed 0 at the chosen rates
     assert "8 finished" in first.output and "tuning chose the learning rates" in first.output
     # never silent: one line per epoch of every run, and runs done of the total after each one
-    assert "epoch 1/12  relu relu seed 1000 lr 0.003 (tuning)  loss" in first.output
+    assert "epoch 1/40  relu relu seed 1000 lr 0.01 (tuning)  loss" in first.output
     assert "[8/8 runs done;" in first.output and first.output.count("runs done") == 8
 
     second = runner.invoke(main, ["run", RELU, "--seeds", "1"])
@@ -79,7 +79,7 @@ def test_smoke_run_report_and_reuse(workdir: Path) -> None:
     for tag in ("config_hash", "claims", "variant", "seed", "profile", "dataset_fingerprint", "git_sha", "status"):
         assert isinstance(run[f"tags.audit.{tag}"], str) and run[f"tags.audit.{tag}"], tag
     assert run["tags.audit.status"] == "finished"
-    assert run["params.model.arch"] == "alexnet" and "params.train.lr" in frame.columns
+    assert run["params.model.arch"] == "cifar_fig1" and "params.train.lr" in frame.columns
     hist = tracker.history(run["run_id"], ["train_top1_error", "val_top1_error", "lr", "epoch_seconds"])
     assert list(hist["step"]) == list(range(1, len(hist) + 1)) and len(hist) >= 1
     artifacts = {a.path for a in tracker.client.list_artifacts(run["run_id"])}

@@ -134,6 +134,25 @@ def test_plan_prints_the_family_the_power_and_the_tuning_runs(tmp_path: Path) ->
     assert bad.exit_code == 2 and "--audit fixes the claims, profile and seeds" in bad.output
 
 
+def test_run_takes_one_claim_of_an_audit_at_a_time(tmp_path: Path) -> None:
+    """`audit run --audit F --claim relu` plans relu's runs only, tagged with the whole audit's registration."""
+    from audit.cli import _scope
+
+    audit_file = tmp_path / "audit.yaml"
+    audit_file.write_text(AUDIT.format(claims=REPO / "claims"))
+    whole, part = _scope((), None, None, str(audit_file)), _scope((), None, None, str(audit_file), only=("relu",))
+    assert [c.id for c in part.claims] == ["relu"] and part.registration.tag == whole.registration.tag
+    data = tmp_path / "cifar10"
+    cifar_batches(data)
+    planned = part.build(str(data))
+    assert {r.roles[0].claim for r in planned.runs.values()} == {"relu"}
+    assert {r.tags("cifar")["audit.audits"] for r in planned.runs.values()} == {whole.registration.tag}
+    bad = CliRunner().invoke(main, ["run", "--audit", str(audit_file), "--claim", "dropout"])
+    assert bad.exit_code == 2 and "--claim dropout: not a claim of this audit (relu, lrn)" in bad.output
+    loose = CliRunner().invoke(main, ["run", str(REPO / "claims" / "relu.yaml"), "--claim", "relu"])
+    assert loose.exit_code == 2 and "--claim picks claims of an --audit" in loose.output
+
+
 def test_probe_runs_are_tagged_as_probes_never_evidence() -> None:
     from audit.plan import build_plan
     from audit.spec import load_claim

@@ -75,7 +75,7 @@ def run_tests(results: list[MeasureResult], store: RunStore, alpha: float = ALPH
                     continue
                 s = colour_specialisation(w, permutations=PERMUTATIONS, seed=row.seed)
                 out.append(RunTest(variant, weights, row.seed, run_id, s.index, s.colour_tower, s.p_value,
-                                   s.p_value < alpha and s.index >= m.smallest_effect))
+                                   s.p_value < alpha and s.index >= r.claim.smallest_effect(m, r.profile)))
     return out
 
 

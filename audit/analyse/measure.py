@@ -146,7 +146,8 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunSto
         used = [picked[m.treatment], picked[m.baseline]]
         datasets = sorted({d for r in used for d in record.tags(r, Tag.dataset("name")) if d})
         paper = claim.paper_number(m, profile)
-        verdict = decide(effects, m.expect, m.additive(m.smallest_effect), scientific, m.additive(paper))
+        smallest = m.additive(claim.smallest_effect(m, profile))
+        verdict = decide(effects, m.expect, smallest, scientific, m.additive(paper))
         results.append(MeasureResult(claim, m, profile, rows, display, verdict, p_value(effects), paper=paper,
                                      tuning=tuning, datasets=datasets,
                                      failed_runs=failed[m.treatment] + failed[m.baseline]))
@@ -162,7 +163,8 @@ def _correct(group: list[MeasureResult], name: str, alpha: float, size: int) -> 
     for r, adjusted in zip(group, holm(pvalues)):
         m = r.measure
         r.adjusted_p, r.family, r.family_size = adjusted, name, size
-        r.verdict = decide(r.effects, m.expect, m.additive(m.smallest_effect), r.claim.profiles[r.profile].scientific,
+        r.verdict = decide(r.effects, m.expect, m.additive(r.claim.smallest_effect(m, r.profile)),
+                           r.claim.profiles[r.profile].scientific,
                            m.additive(r.paper), adjusted, family=size, alpha=alpha)
 
 
