@@ -5,9 +5,15 @@ LRN is not scale-invariant: on unit-variance inputs its denominator is a near-co
 LRN layers is built as the profile resolves it (initial weights) and fed one training batch as the
 data pipeline produces it; each LRN layer's output/input ratio over the nonzero inputs must spread by
 more than 5% of its median (p5 to p95). Profiles on real data use a 100-images-per-class subset of it
-(CIFAR-10; Tiny ImageNet for the tiny profiles; skipped when absent) and the generated sets 50 per
-class (their own mean image and statistics, as a run on them would have), so the test stays light;
-profiles that need ILSVRC-2012 are skipped.
+(CIFAR-10; Tiny ImageNet for the tiny profiles; imagenette-mini, real ILSVRC-2012 images in its
+layout, for imagenet and full; skipped when absent) and the generated sets 50 per class (their own
+mean image and statistics, as a run on them would have), so the test stays light.
+
+imagenet and full are the paper's own setting (N(0, 0.01) init, lr 0.01, 0-255 units) and fail the
+check: there norm1's ratio spreads about 2% and norm2's 0.1-0.2%, at initialisation and still after
+300 SGD steps (batch 32, lr 0.01) on imagenette-mini at 128 px, when the net was still at chance (loss
+2.30). They are marked as expected failures (strict: the day they pass, the mark must go), so the
+finding stays executable; whether LRN starts to act once the paper's net learns needs a GPU.
 """
 
 from __future__ import annotations
@@ -23,11 +29,17 @@ from audit.data import Augmenter, Dataset, load_dataset
 from audit.models import LocalResponseNorm, build_model
 from audit.plan import build_plan
 from audit.spec import load_claims
+from audit.yaml_reader import SpecError
 
-from .conftest import CIFAR10, REPO, TINY_IMAGENET
+from .conftest import CIFAR10, IMAGENETTE, REPO, TINY_IMAGENET
 
 CLAIMS = {c.id: c for c in load_claims([REPO / "claims"])}
-CASES = [(cid, profile) for cid, claim in CLAIMS.items() for profile in claim.profiles]
+PAPER_SETTING = ("imagenet", "full")     # the paper's init and rate: LRN near-constant (see the docstring)
+CASES = [pytest.param(cid, profile, marks=pytest.mark.xfail(
+             strict=True, raises=AssertionError,
+             reason="the paper's own setting: LRN divides by a near-constant at the start of training"))
+         if profile in PAPER_SETTING and claim.profiles[profile].data.get("source") == "ilsvrc2012"
+         else (cid, profile) for cid, claim in CLAIMS.items() for profile in claim.profiles]
 MIN_SPREAD = 0.05
 BATCH = 64
 
@@ -74,8 +86,10 @@ def _small(data: DataConfig) -> DataConfig:
         smaller = data.synthetic.model_copy(update={"train_per_class": min(data.synthetic.train_per_class, 50),
                                                     "val_per_class": 10})
         return data.model_copy(update={"synthetic": smaller})
-    return data.model_copy(update={"images_per_class": min(data.images_per_class or 100, 100),
-                                   "val_images_per_class": 10})
+    update = {"images_per_class": min(data.images_per_class or 100, 100), "val_images_per_class": 10}
+    if data.source == "ilsvrc2012":   # imagenette-mini has 10 classes: take them all
+        update["classes"] = None
+    return data.model_copy(update=update)
 
 
 def _has_lrn(model: nn.Module) -> bool:
@@ -86,15 +100,18 @@ def _runs(claim_id: str, profile: str) -> list[tuple[str, RunConfig]]:
     claim = CLAIMS[claim_id]
     prof = claim.profiles[profile]
     sources = {prof.data.get("source"), *(v.data.get("source") for v in prof.variants.values())}
-    if "ilsvrc2012" in sources:
-        pytest.skip(f"profile {profile} needs ImageNet (ILSVRC-2012), not available to the tests")
     data_path = None
     if prof.needs_data_path:
-        real = TINY_IMAGENET if prof.data.get("source") == "tiny_imagenet" else CIFAR10
+        real = {"tiny_imagenet": TINY_IMAGENET, "ilsvrc2012": IMAGENETTE}.get(prof.data.get("source"), CIFAR10)
+        if "ilsvrc2012" in sources - {prof.data.get("source")}:
+            pytest.skip(f"profile {profile}: a variant reads ILSVRC-2012 beside another source")
         if not real.exists():
             pytest.skip(f"{real} not found (development data, not needed by the project)")
         data_path = str(real)
-    plan = build_plan([claim], profile, seeds=1, data_path=data_path)
+    try:
+        plan = build_plan([claim], profile, seeds=1, data_path=data_path)
+    except SpecError as err:   # full_imagenet at full: pretrain needs a second data set (its net is lrn's)
+        pytest.skip(f"{claim_id}/{profile}: {str(err).split(':', 1)[-1].strip()[:120]}")
     return [(",".join(sorted({r.variant for r in run.roles})), run.config) for run in plan.runs.values()]
 
 
