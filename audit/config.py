@@ -12,9 +12,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+import pkgutil
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# Where the architectures live (audit.models.archs), read as a folder: importing the package loads PyTorch.
+ARCH_PATH = [str(Path(__file__).resolve().parent / "models" / "archs")]
+
+
+def arch_names() -> list[str]:
+    """The networks ``model.arch`` may name: the modules of audit/models/archs, listed without importing them.
+
+    Listed, never imported, so that ``audit validate`` stays free of PyTorch; that each module
+    registers its own name is tests/test_registry.py's to check.
+    """
+    return sorted(m.name for m in pkgutil.iter_modules(ARCH_PATH) if not m.name.startswith("_"))
+
+
+def check_arch(arch: str) -> str:
+    """``arch`` if some module of audit/models/archs is named so; else a ValueError that lists them."""
+    names = arch_names()
+    if arch not in names:
+        raise ValueError(f"unknown arch {arch!r}: the architectures are {', '.join(names)} "
+                         "(one module each in audit/models/archs)")
+    return arch
 
 
 class _Frozen(BaseModel):
@@ -24,10 +47,11 @@ class _Frozen(BaseModel):
 class ModelConfig(_Frozen):
     """The network and its knobs (docs/paper.md §2, §6)."""
 
-    arch: Literal["alexnet", "cifar_fig1", "cifar_lrn"] = Field(
+    arch: Annotated[str, AfterValidator(check_arch)] = Field(
         "alexnet",
-        description="alexnet: the two-tower ImageNet net; cifar_fig1: the four-layer Figure-1 net; "
-        "cifar_lrn: the cuda-convnet CIFAR-10 net of the LRN pair",
+        description="the network: a module of audit/models/archs, whose docstring describes it (alexnet: the "
+        "paper's two-tower net)",
+        json_schema_extra=lambda schema: schema.update(enum=arch_names()),  # editors still offer the names
     )
     activation: Literal["relu", "tanh"] = "relu"
     lrn: bool = True

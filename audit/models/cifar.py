@@ -1,21 +1,8 @@
-"""The two CIFAR-10 nets of docs/paper.md §6, read from the authors' cuda-convnet configs.
+"""What the two CIFAR-10 nets of docs/paper.md §6 share (the nets: ``archs/cifar_fig1.py``, ``archs/cifar_lrn.py``).
 
-- ``CifarFig1`` (``arch="cifar_fig1"``): the four-weight-layer net we use for Figure 1 (ReLU vs tanh):
-
-      conv 32 5x5 pad 2 -> act -> max-pool 3/2 [-> LRN] -> conv 32 5x5 pad 2 -> act [-> LRN]
-      -> avg-pool 3/2 -> conv 64 5x5 pad 2 -> act -> avg-pool 3/2 -> fc10
-
-  The LRN layers (placed as in cuda-convnet's layers-18pct) exist only with ``lrn=True``; the
-  Figure-1 claim is about the net without them, so its claim file should turn them off.
-- ``CifarLRN`` (``arch="cifar_lrn"``): the net of the LRN pair (cuda-convnet's layers-conv-local):
-
-      conv 64 5x5 pad 2 -> act -> max-pool 3/2 -> LRN -> conv 64 5x5 pad 2 -> act -> LRN -> max-pool 3/2
-      -> local 64 3x3 pad 1 -> act -> local 32 3x3 pad 1 -> act -> fc10
-
-  ``lrn=False`` is the "without" net of the pair: both LRN layers become identities.
-
-LRN here is cuda-convnet's cross-map ``cmrnorm``: size 9, scale 0.001, pow 0.75, k=1, with the
-scale divided by the size unless ``lrn_alpha_over_n=False``. Pooling uses ``ceil_mode=True``, which
+Both are read from the authors' cuda-convnet configs. LRN here is cuda-convnet's cross-map
+``cmrnorm``: size 9, scale 0.001, pow 0.75, k=1, with the scale divided by the size unless
+``lrn_alpha_over_n=False``. Pooling uses ``ceil_mode=True``, which
 is how cuda-convnet sizes its pooling outputs (32 -> 16 -> 8 -> 4, 24 -> 12 -> 6 -> 3), so both
 nets take 24-px crops and full 32-px images. ``width`` multiplies every channel count.
 
@@ -28,7 +15,6 @@ not apply here.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -36,18 +22,19 @@ from torch import Tensor, nn
 
 from audit.config import ModelConfig
 
-from .alexnet import activation_layer, conv_out
+from .archs.alexnet import conv_out
 from .init import kaiming_init
 from .lrn import LocalResponseNorm
 
 CMRNORM_SIZE, CMRNORM_SCALE, CMRNORM_POW, CMRNORM_K = 9, 1e-3, 0.75, 1.0
 
 
-def _channels(channels: int, width: float) -> int:
+def scaled_channels(channels: int, width: float) -> int:
+    """``channels * width``, at least 1 (no towers here, so no rounding to even)."""
     return max(1, round(channels * width))
 
 
-def _pool_out(size: int) -> int:
+def pool_out(size: int) -> int:
     """Output size of a 3/2 pooling with ceil_mode=True (no padding)."""
     return math.ceil((size - 3) / 2) + 1
 
@@ -98,13 +85,15 @@ class LocallyConnected2d(nn.Module):
         )
 
 
-def _norm(lrn: bool, alpha_over_n: bool) -> nn.Module:
+def norm_layer(lrn: bool, alpha_over_n: bool) -> nn.Module:
+    """cuda-convnet's cmrnorm, or an identity: ``lrn=False`` keeps the layer names, so the pair stays comparable."""
     if not lrn:
         return nn.Identity()
     return LocalResponseNorm(CMRNORM_SIZE, CMRNORM_SCALE, CMRNORM_POW, CMRNORM_K, alpha_over_n)
 
 
-def _init(module: nn.Module, init: str, std: float) -> None:
+def init_weights(module: nn.Module, init: str, std: float) -> None:
+    """``init="paper"``: every weight N(0, std), every bias 0, as cuda-convnet drew them (no bias-1 rule here)."""
     if init == "torch":
         return
     if init == "kaiming":
@@ -118,14 +107,14 @@ def _init(module: nn.Module, init: str, std: float) -> None:
             nn.init.zeros_(layer.bias)
 
 
-class _CifarNet(nn.Module):
+class CifarNet(nn.Module):
     """Shared plumbing: ``features`` then a flatten and ``classifier``, like torchvision."""
 
     features: nn.Sequential
     classifier: nn.Module
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, num_classes: int) -> _CifarNet:
+    def from_config(cls, cfg: ModelConfig, num_classes: int) -> CifarNet:
         return cls(
             num_classes,
             activation=cfg.activation,
@@ -146,67 +135,3 @@ class _CifarNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x).flatten(1))
-
-
-class CifarFig1(_CifarNet):
-    """conv32-maxpool-conv32-avgpool-conv64-avgpool-fc10; see the module docstring."""
-
-    def __init__(
-        self,
-        num_classes: int = 10,
-        *,
-        activation: str = "relu",
-        lrn: bool = False,
-        lrn_alpha_over_n: bool = True,
-        width: float = 1.0,
-        input_size: int = 32,
-        init: str = "torch",
-        init_std: float = 0.01,
-    ) -> None:
-        super().__init__()
-        c1, c2, c3 = (_channels(c, width) for c in (32, 32, 64))
-        self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(3, c1, 5, padding=2)), ("act1", activation_layer(activation)),
-            ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)), ("norm1", _norm(lrn, lrn_alpha_over_n)),
-            ("conv2", nn.Conv2d(c1, c2, 5, padding=2)), ("act2", activation_layer(activation)),
-            ("norm2", _norm(lrn, lrn_alpha_over_n)), ("pool2", nn.AvgPool2d(3, 2, ceil_mode=True)),
-            ("conv3", nn.Conv2d(c2, c3, 5, padding=2)), ("act3", activation_layer(activation)),
-            ("pool3", nn.AvgPool2d(3, 2, ceil_mode=True)),
-        ]))
-        side = _pool_out(_pool_out(_pool_out(input_size)))
-        self.feature_shape = (c3, side, side)
-        self.classifier = nn.Sequential(OrderedDict([("fc10", nn.Linear(c3 * side * side, num_classes))]))
-        _init(self, init, init_std)
-
-
-class CifarLRN(_CifarNet):
-    """conv64-pool-LRN-conv64-LRN-pool-local64-local32-fc10; see the module docstring."""
-
-    def __init__(
-        self,
-        num_classes: int = 10,
-        *,
-        activation: str = "relu",
-        lrn: bool = True,
-        lrn_alpha_over_n: bool = True,
-        width: float = 1.0,
-        input_size: int = 24,
-        init: str = "torch",
-        init_std: float = 0.01,
-    ) -> None:
-        super().__init__()
-        c1, c2, c3, c4 = (_channels(c, width) for c in (64, 64, 64, 32))
-        side = _pool_out(_pool_out(input_size))
-        self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(3, c1, 5, padding=2)), ("act1", activation_layer(activation)),
-            ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)), ("norm1", _norm(lrn, lrn_alpha_over_n)),
-            ("conv2", nn.Conv2d(c1, c2, 5, padding=2)), ("act2", activation_layer(activation)),
-            ("norm2", _norm(lrn, lrn_alpha_over_n)), ("pool2", nn.MaxPool2d(3, 2, ceil_mode=True)),
-            ("local3", LocallyConnected2d(c2, c3, side, 3, padding=1)),
-            ("act3", activation_layer(activation)),
-            ("local4", LocallyConnected2d(c3, c4, side, 3, padding=1)),
-            ("act4", activation_layer(activation)),
-        ]))
-        self.feature_shape = (c4, side, side)
-        self.classifier = nn.Sequential(OrderedDict([("fc10", nn.Linear(c4 * side * side, num_classes))]))
-        _init(self, init, init_std)

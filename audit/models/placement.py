@@ -1,7 +1,7 @@
 """Two-device tower placement: the paper's model parallelism for a built two-tower AlexNet.
 
 On one device the towers are grouped convolutions (``groups=2``). Here each layer of a built
-:class:`~audit.models.alexnet.AlexNet` is cut into a tower-A half on one device and a tower-B half on
+:class:`~audit.models.archs.alexnet.AlexNet` is cut into a tower-A half on one device and a tower-B half on
 the other, so the same weights compute the same function:
 
 - a grouped conv (conv2, conv4, conv5) becomes two ungrouped convs, each seeing only its own
@@ -28,7 +28,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from .alexnet import AlexNet
+from .archs.alexnet import AlexNet
 from .lrn import LocalResponseNorm
 
 Pair = tuple[Tensor, Tensor]

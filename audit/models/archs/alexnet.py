@@ -1,4 +1,4 @@
-"""The paper's two-tower AlexNet (Krizhevsky, Sutskever & Hinton 2012; docs/paper.md §2), with knobs.
+"""``alexnet``: the paper's two-tower AlexNet (Krizhevsky, Sutskever & Hinton 2012; docs/paper.md §2), with knobs.
 
 At the defaults (224 px, 1000 classes) this is the network of the paper's Figure 2 on one device:
 
@@ -53,7 +53,7 @@ channel count times ``width``, rounded to an even number so towers split evenly;
 - Init ``paper``: weights N(0, init_std), biases ``bias_one`` in conv2, conv4, conv5, conv6, fc6, fc7
   and 0 elsewhere (a layer keeps its own rule when a neighbour is removed; conv6 gets conv4's and
   conv5's). ``torch``: PyTorch's default; ``kaiming``: He-normal weights, zero biases (see
-  ``init.py``).
+  ``audit/models/init.py``).
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ from torch import Tensor, nn
 
 from audit.config import ModelConfig
 
-from .init import kaiming_init
-from .lrn import LocalResponseNorm
+from ..init import kaiming_init
+from ..lrn import LocalResponseNorm
+from ..registry import register_model
 
 # The paper's sizes at width 1.
 CONV_CHANNELS = (96, 256, 384, 384, 256)
@@ -117,6 +118,7 @@ def stem_geometry(input_size: int) -> tuple[int, int, int]:
     return 5, (1 if input_size <= 48 else 2), 2
 
 
+@register_model("alexnet")
 class AlexNet(nn.Module):
     """Two-tower AlexNet; build it from a ``ModelConfig`` with :meth:`from_config`."""
 
