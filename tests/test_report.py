@@ -78,7 +78,7 @@ def test_report_in_chromium_loads_cleanly_with_a_row_per_claim(report: Path, bro
 def test_summary_verdicts_and_comparability(report: Path) -> None:
     html = report.read_text()
     assert html.count('class="badge smoke-only"') >= 7           # every smoke row says so
-    assert "no — smoke profile (toy data, tiny nets)" in html
+    assert "no — smoke profile (a few hundred images, small nets)" in html
     assert "not compared with the paper" in html                  # no "consistent with the paper" for toy runs
     assert "no — cifar scale, the direction only" in html
     assert 'id="scale-warning"' in html                           # nothing here is on the paper's scale

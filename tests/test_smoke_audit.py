@@ -2,7 +2,7 @@
 
 This is the one test that trains every run of every claim (the default 2 seeds, the shared baseline
 trained once) and renders the report from that store: it is the CI proof that a claim file, its plan,
-the executor, MLflow, the analysis and the report fit together for all seven claims. A few minutes on
+the executor, MLflow, the analysis and the report fit together for every claim. A few minutes on
 a 2-core CPU; `bench/audit.py` times the same command.
 """
 

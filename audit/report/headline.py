@@ -80,7 +80,7 @@ def baseline_runs(frame: pd.DataFrame, claims: list[Claim]) -> pd.DataFrame:
 def _not_comparable(key: dict[str, str]) -> list[str]:
     reasons = []
     if key["profile"] == "smoke":
-        reasons.append("smoke profile: generated toy data")
+        reasons.append("smoke profile: a few hundred images, small nets")
     if key["source"] != "ilsvrc2012":
         reasons.append(f"data set {key['dataset'] or key['source']}, not ILSVRC-2012")
     if key["size"] != "224":

@@ -110,7 +110,7 @@ def comparability(claim: Claim, profile: str) -> str:
     if spec is None:
         return "unknown profile"
     if not spec.scientific:
-        return "no — smoke profile (toy data, tiny nets)"
+        return "no — smoke profile (a few hundred images, small nets)"
     if spec.comparable_with_paper:
         return "yes — the paper's scale"
     return f"no — {profile} scale, the direction only"
