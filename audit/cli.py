@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -525,7 +526,10 @@ def import_command(bundle: str, tracking_uri: str | None, runs_dir: str) -> None
               help="Exit 1, with a diff, when this file's findings table is not the one the evidence gives.")
 @user_errors
 def findings(evidence: str, claims_dir: str, write_to: str | None, check_against: str | None) -> None:
-    """The findings table (claim, profile, seeds, effect and 95% interval, verdict, the paper's number) as markdown."""
+    """The findings table (claim, profile, seeds, effect and 95% interval, verdict, the paper's number) as markdown.
+
+    With --write, also the effect-against-scale figure (EVIDENCE/effect-by-scale.png), linked under the table.
+    """
     from audit import findings as table_of
 
     target = write_to or check_against
@@ -533,10 +537,16 @@ def findings(evidence: str, claims_dir: str, write_to: str | None, check_against
         raise SpecError("give --write or --check, not both")
     if target is not None and not Path(target).is_file():
         raise SpecError(f"{target}: no such file")
-    table = table_of.findings_table(Path(evidence), Path(claims_dir))
+    found = table_of.collect(Path(evidence), Path(claims_dir))
+    figure = Path(evidence) / table_of.FIGURE
+    link = os.path.relpath(figure, Path(target).resolve().parent if target else Path.cwd()) if target else None
+    table = found.section(link)
     if write_to:
         table_of.write(Path(write_to), table)
-        console.print(f"wrote the findings table of {evidence} into {write_to}")
+        if found.panels:
+            found.save_figure(figure)
+        console.print(f"wrote the findings table of {evidence} into {write_to}"
+                      + (f" and the effect-against-scale figure to {figure}" if found.panels else ""))
     elif check_against:
         diff = table_of.check(Path(check_against), table)
         if diff is not None:

@@ -11,11 +11,15 @@ pre-registered family).
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.analyse.measure import analyse_audit
+import matplotlib.pyplot as plt
+
+from audit.analyse.measure import MeasureResult, analyse_audit
 from audit.evidence import BundleError, evidence_store, find_bundles, read_manifest
+from audit.report.scale import ScalePanel, effect_by_scale, scale_panels
 from audit.report.store import ReportStore
 from audit.report.views import PROFILE_ORDER, measure_view, select_runs
 from audit.sections import read_section, replace_section
@@ -24,6 +28,7 @@ from audit.spec import Claim, load_claims
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 HEADER = ("| claim | profile | measure | seeds | effect (95% interval) | verdict | paper |\n"
           "|---|---|---|---|---|---|---|")
+FIGURE = "effect-by-scale.png"   # written beside the bundles by `audit findings --write`
 NONE_YET = "No audit of record has been published yet: `results/` holds no evidence bundles."
 
 
@@ -39,14 +44,18 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _rows(claims: list[Claim], store: Any, registration: Any) -> list[tuple[tuple, str]]:
-    """(sort key, markdown row) per measure with paired seeds in the store."""
+def _results(claims: list[Claim], store: Any, registration: Any) -> list[MeasureResult]:
+    """Every measure with paired seeds in the store, corrected over the registration's family if any."""
     profile = registration.spec.profile if registration is not None else None
     frame = select_runs(store.runs_frame(), claims, profile)
     if frame.empty:
         return []
     family = registration.family if registration is not None else None
-    results = analyse_audit(claims, frame, ReportStore(store, frame), profile, family)
+    return analyse_audit(claims, frame, ReportStore(store, frame), profile, family)
+
+
+def _rows(claims: list[Claim], results: list[MeasureResult]) -> list[tuple[tuple, str]]:
+    """(sort key, markdown row) per measure result."""
     order = {c.id: i for i, c in enumerate(claims)}
     rows = []
     for r in results:
@@ -58,11 +67,35 @@ def _rows(claims: list[Claim], store: Any, registration: Any) -> list[tuple[tupl
     return rows
 
 
+@dataclass
+class Findings:
+    table: str                  # the markdown table, or the line saying there is no evidence yet
+    panels: list[ScalePanel]    # effect against scale, one panel per claim
+
+    def section(self, figure_link: str | None = None) -> str:
+        """What goes between the README's markers: the table, then the figure when one is drawn."""
+        if figure_link is None or not self.panels:
+            return self.table
+        return self.table + f"\n\n![Each claim's effect at every tier with evidence, beside the paper's]({figure_link})"
+
+    def save_figure(self, path: Path) -> None:
+        """The effect-against-scale figure as a PNG without a timestamp or version stamp."""
+        fig = effect_by_scale(self.panels)
+        fig.savefig(path, format="png", dpi=96, metadata={"Software": None})
+        plt.close(fig)
+
+
 def findings_table(root: Path, claims_dir: Path) -> str:
     """The markdown table (with a line saying so when there is no evidence yet)."""
+    return collect(root, claims_dir).table
+
+
+def collect(root: Path, claims_dir: Path) -> Findings:
+    """The table and the scale panels of every bundle under ``root``, each audit over its own family."""
     from audit.registration import load_registration
 
     rows: list[tuple[tuple, str]] = []
+    results: list[MeasureResult] = []
     for audit_file, bundles in _groups(root).items():
         registration = None
         if audit_file is not None:
@@ -72,9 +105,11 @@ def findings_table(root: Path, claims_dir: Path) -> str:
         wanted = {c for b in bundles for c in read_manifest(b)["selection"].get("claims", [])}
         claims = registration.claims if registration else [c for c in load_claims([claims_dir]) if c.id in wanted]
         with evidence_store(root, bundles) as store:
-            rows += _rows(claims, store, registration)
+            found = _results(claims, store, registration)
+        rows += _rows(claims, found)
+        results += found
     body = [HEADER] + [row for _, row in sorted(rows, key=lambda kv: kv[0])]
-    return "\n".join(body) + ("\n\n" + NONE_YET if not rows else "")
+    return Findings("\n".join(body) + ("\n\n" + NONE_YET if not rows else ""), scale_panels(results))
 
 
 def write(readme: Path, table: str) -> None:

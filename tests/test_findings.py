@@ -52,6 +52,12 @@ def test_the_table_is_written_from_bundles_and_a_disagreeing_readme_fails(tmp_pa
     assert row == ("| lrn | cifar | val top-1 error, with − without LRN | 3 | −2.03 pp [−2.32, −1.75] | supported "
                    "| −2 pp |")
     assert _findings("--evidence", results, "--check", readme)[0] == 0
+    # the effect-against-scale figure: written beside the bundles, linked under the table, drawn again the same
+    figure = results / "effect-by-scale.png"
+    assert "![Each claim's effect at every tier with evidence, beside the paper's](results/effect-by-scale.png)" in text
+    png = figure.read_bytes()
+    assert png.startswith(b"\x89PNG") and b"Software" not in png and len(png) > 5_000
+    assert _findings("--evidence", results, "--write", readme)[0] == 0 and figure.read_bytes() == png
 
     readme.write_text(text.replace("| supported |", "| contradicted |"))
     code, said = _findings("--evidence", results, "--check", readme)

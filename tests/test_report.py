@@ -69,6 +69,13 @@ def test_report_in_chromium_loads_cleanly_with_a_row_per_claim(report: Path, bro
     in_summary = page.eval_on_selector_all("#summary-table tbody.claim-group", "els => els.map(e => e.dataset.claim)")
     assert set(in_summary) == {c.id for c in load_claims([CLAIMS])}
     assert page.is_visible("#smoke-warning") and "not scientific verdicts" in page.inner_text("#smoke-warning")
+    # effect against scale: one figure for the whole audit, and each claim's own in its first section
+    scale = page.evaluate("Array.from(document.querySelectorAll('figure.scale img')).map(i => "
+                          "[i.closest('section.claim') ? i.closest('section.claim').dataset.claim : 'summary',"
+                          " i.complete, i.naturalWidth, i.naturalHeight])")
+    assert [s[0] for s in scale].count("summary") == 1 and all(ok and w > 300 and h > 150 for _, ok, w, h in scale)
+    # every claim whose primary measure has results; depth's (no_conv3) runs all fail on purpose in this store
+    assert {s[0] for s in scale} - {"summary"} == set(in_summary) - {"depth"}, scale
     page.screenshot(path=str(artifacts / "report-top.png"))
     page.screenshot(path=str(artifacts / "report-full.png"), full_page=True)
     assert errors == [] and dialogs == []

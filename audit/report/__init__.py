@@ -25,6 +25,7 @@ from audit.report.appendix import probe_appendix, registration_view, tuning_appe
 from audit.report.colour import colour_view
 from audit.report.evidence import section_figures
 from audit.report.headline import PAPER_TABLE1, PAPER_TABLE2, headline_rows
+from audit.report.scale import effect_by_scale_uri, scale_panels
 from audit.report.store import ReportStore, Store
 from audit.report.views import (
     PROFILE_ORDER,
@@ -77,7 +78,7 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
         "colour_runs": colour_view(results, store),
         "n_failed": int((statuses == record.FAILED).sum()), "n_diverged": int((statuses == record.DIVERGED).sum()),
         "n_unfinished": int((~statuses.isin(record.ENDED)).sum()),
-        "n_runs": len(runs),
+        "n_runs": len(runs), "scale": None,
     }
 
 
@@ -124,9 +125,14 @@ def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | 
     views = [m for s in sections for m in s["measures"]]
     rows = [figures.ForestRow(**m["forest"]) for m in views if m["forest"]]
     forest = figures.forest(rows) if rows else None
+    panels = scale_panels(results)
+    for panel in panels:   # the claim's own panel, in its first section
+        first = next(s for s in sections if s["claim"].id == panel.claim)
+        first["scale"] = effect_by_scale_uri([panel])
     profiles = sorted({s["profile"] for s in sections}, key=lambda p: (PROFILE_ORDER.get(p, 9), p))
     html = render({
-        "sections": sections, "forest": forest, "headline": headline_rows(frame, claims, store),
+        "sections": sections, "forest": forest, "scale": effect_by_scale_uri(panels),
+        "headline": headline_rows(frame, claims, store),
         "table1": PAPER_TABLE1, "table2": PAPER_TABLE2, "provenance": provenance(frame), "versions": versions(),
         "tracking_uri": tracker.uri, "n_runs": len(frame), "profiles": profiles,
         "built": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),

@@ -36,11 +36,12 @@ def to_data_uri(fig: plt.Figure, dpi: int = 96) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _margins(fig: plt.Figure, left: float = 0.65, right: float = 0.15, bottom: float = 0.5, top: float = 0.35,
-             wspace: float = 0.25) -> None:
+def set_margins(fig: plt.Figure, left: float = 0.65, right: float = 0.15, bottom: float = 0.5, top: float = 0.35,
+                wspace: float = 0.25, hspace: float = 0.2) -> None:
     """Margins in inches, whatever the figure's size."""
     w, h = fig.get_size_inches()
-    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h, wspace=wspace)
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h, wspace=wspace,
+                        hspace=hspace)
 
 
 def pretty(metric: str) -> str:
@@ -72,7 +73,7 @@ def learning_curves(curves: Curves, metric: str, threshold: float | None = None,
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    _margins(fig)
+    set_margins(fig)
     return to_data_uri(fig)
 
 
@@ -90,7 +91,7 @@ def train_val_curves(curves: Curves, title: str = "") -> str:
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("top-1 error (%)")
     fig.suptitle(title, fontsize=10)
-    _margins(fig, top=0.55 if title else 0.35, wspace=0.08)
+    set_margins(fig, top=0.55 if title else 0.35, wspace=0.08)
     return to_data_uri(fig)
 
 
@@ -108,7 +109,7 @@ def stage_curves(panels: list[tuple[str, Curves]], metric: str = "val_top1_error
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    _margins(fig, top=0.55 if title else 0.35, wspace=0.3)
+    set_margins(fig, top=0.55 if title else 0.35, wspace=0.3)
     return to_data_uri(fig)
 
 
@@ -140,7 +141,7 @@ def variant_bars(panels: list[BarPanel]) -> str:
         ax.set_ylabel(textwrap.fill(panel.unit, 30), fontsize=8)
         ax.set_title(textwrap.fill(panel.title, 40), fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    _margins(fig, bottom=0.6, top=0.6, wspace=0.5)
+    set_margins(fig, bottom=0.6, top=0.6, wspace=0.5)
     return to_data_uri(fig)
 
 
@@ -177,7 +178,7 @@ def kernel_grid(weights: np.ndarray, c: np.ndarray, title: str, colour_tower: st
         ax.set_title(f"tower {name} ({which}): median c = {np.median(c[sl]):.2f}", fontsize=9)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    _margins(fig, left=0.1, right=0.1, bottom=0.1, top=0.6, wspace=0.06)
+    set_margins(fig, left=0.1, right=0.1, bottom=0.1, top=0.6, wspace=0.06)
     return to_data_uri(fig)
 
 
@@ -197,7 +198,7 @@ def colour_distribution(groups: Sequence[tuple[str, np.ndarray, np.ndarray]]) ->
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel("chromatic fraction c (dotted: random ≈ 2/3)", fontsize=8)
-    _margins(fig, bottom=0.6, top=0.35, wspace=0.08)
+    set_margins(fig, bottom=0.6, top=0.35, wspace=0.08)
     return to_data_uri(fig)
 
 
@@ -250,5 +251,5 @@ def forest(rows: list[ForestRow]) -> str:
                if any(r.badge == b for r in rows)]
     handles.append(plt.Line2D([], [], color="black", marker="D", lw=0, label="paper's value"))
     fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=len(handles), frameon=False)
-    _margins(fig, left=left, bottom=0.75, top=0.15, wspace=0.08)
+    set_margins(fig, left=left, bottom=0.75, top=0.15, wspace=0.08)
     return to_data_uri(fig)

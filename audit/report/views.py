@@ -19,7 +19,7 @@ from audit.config import flatten
 from audit.record import Tag, column, roles
 from audit.spec import Claim, Measure
 
-PROFILE_ORDER = {"smoke": 0, "cifar": 1, "cifar2012": 1, "imagenet": 2, "full": 3}
+PROFILE_ORDER = {"smoke": 0, "cifar": 1, "cifar2012": 2, "tiny": 3, "imagenet": 4, "full": 5}  # by scale
 ARCH_NOTES = {
     "cifar_fig1": "The four-layer CIFAR-10 net (conv 32 5×5 → max-pool 3/2 → conv 32 5×5 → avg-pool 3/2 → conv 64 "
                   "5×5 → avg-pool 3/2 → fc10) is our best reading, not documented by the paper: the paper names no "
