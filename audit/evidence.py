@@ -316,16 +316,8 @@ def import_bundles(tracker: Tracker, bundles: list[Path]) -> Imported:
 
 def select_run_ids(tracker: Tracker, claims: list[Any], profile: str | None) -> list[str]:
     """The runs a report of these claims (and profile) reads: evidence, tuning and probe runs, any status."""
-    frame = runs_frame(tracker)
+    frame = tracker.runs_frame()
     return sorted(select_runs(frame, claims, profile)["run_id"]) if not frame.empty else []
-
-
-def runs_frame(tracker: Tracker) -> Any:
-    """The tracker's frame of runs; ``mlflow.search_runs`` reads the process-wide URI, so point it here first."""
-    import mlflow
-
-    mlflow.set_tracking_uri(tracker.uri)
-    return tracker.runs_frame()
 
 
 class EvidenceStore:
@@ -335,7 +327,7 @@ class EvidenceStore:
         self.tracker, self.uri = tracker, f"evidence bundles in {source}"
 
     def runs_frame(self) -> Any:
-        return runs_frame(self.tracker)
+        return self.tracker.runs_frame()
 
     def history(self, run_id: str, keys: list[str]) -> Any:
         return self.tracker.history(run_id, keys)

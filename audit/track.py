@@ -221,10 +221,19 @@ class Tracker:
 
     # ------------------------------------------------------------------ reading
     def runs_frame(self) -> pd.DataFrame:
-        """Every run of the audit in one query: params.*, metrics.* (last values) and tags.*."""
+        """Every run of the audit in one query: params.*, metrics.* (last values) and tags.*.
+
+        ``mlflow.search_runs`` reads the process-wide tracking URI, which the last Tracker made set:
+        point it at this store for the query, then put it back, so two trackers never read each other.
+        """
         import mlflow
 
-        df = mlflow.search_runs([self.experiment_id], max_results=100_000, output_format="pandas")
+        before = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            df = mlflow.search_runs([self.experiment_id], max_results=100_000, output_format="pandas")
+        finally:
+            mlflow.set_tracking_uri(before)
         return df if isinstance(df, pd.DataFrame) else pd.DataFrame()
 
     def history(self, run_id: str, keys: list[str]) -> pd.DataFrame:

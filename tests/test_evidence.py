@@ -99,10 +99,9 @@ def test_import_twice_adds_nothing_the_second_time(bundle: Path, tmp_path: Path)
     assert f"imported {n} runs" in first and "0 already there" in first
     second = _cli("import", bundle.parent, "--tracking-uri", _uri(target), "--runs-dir", target)
     assert "imported 0 runs" in second and f"{n} already there" in second
-    from audit.evidence import runs_frame
     from audit.track import Tracker
 
-    assert len(runs_frame(Tracker(_uri(target), artifact_root=target / "artifacts"))) == n
+    assert len(Tracker(_uri(target), artifact_root=target / "artifacts").runs_frame()) == n
 
 
 def test_the_report_from_an_import_equals_the_report_from_the_bundle(bundle: Path, source: Path,

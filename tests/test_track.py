@@ -18,3 +18,15 @@ def test_reuse_by_another_claim_adds_its_roles(workdir: Path) -> None:
     assert frame.loc[0, "tags.audit.claims"] == "depth,lrn"
     assert list(runs_for(frame, "depth", "full", "smoke")["run_id"]) == [run_id]
     assert list(runs_for(frame, "lrn", "with_lrn", "smoke")["run_id"]) == [run_id]
+
+
+def test_two_trackers_in_one_process_each_read_their_own_store(tmp_path: Path) -> None:
+    """mlflow.search_runs reads a process-wide URI: each Tracker's frame must still be its own store's."""
+    first, second = (Tracker(f"sqlite:///{tmp_path / name / 'mlflow.db'}", artifact_root=tmp_path / name / "artifacts")
+                     for name in ("one", "two"))
+    for tracker, claim in ((first, "lrn"), (second, "relu")):
+        run_id = tracker.start(claim, {"seed": "0"}, {"audit.claims": claim, "audit.profile": "smoke",
+                                                      "audit.seed": "0"}, claim)
+        tracker.finish(run_id, "finished")
+    assert list(first.runs_frame()["tags.audit.claims"]) == ["lrn"]
+    assert list(second.runs_frame()["tags.audit.claims"]) == ["relu"]
