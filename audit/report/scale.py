@@ -11,6 +11,7 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
+import matplotlib
 import matplotlib.pyplot as plt
 
 from audit.analyse.measure import MeasureResult
@@ -56,6 +57,9 @@ def _draw(ax: plt.Axes, panel: ScalePanel, tiers: list[str]) -> None:
     ax.axhline(1.0 if panel.unit == "×" else 0.0, color="grey", ls=":", lw=1)
     if panel.unit == "×":
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=2))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     for p in panel.points:
         colour = BADGE_COLOURS.get(p.badge, "#1f77b4")
         if math.isfinite(p.lo) and math.isfinite(p.hi):
