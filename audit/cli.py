@@ -487,7 +487,8 @@ def export_command(claims_dir: str, only_claims: tuple[str, ...], profile: str |
         relative = os.path.relpath(Path(audit_file).resolve())
         audit_path = Path(audit_file).name if relative.startswith("..") else relative
     selection = {"claims": sorted(c.id for c in claims), "profile": profile,
-                 "audit": registration.tag if registration else None, "audit_file": audit_path}
+                 "audit": registration.tag if registration else None, "audit_file": audit_path,
+                 "audit_commit": registration.commit() if registration else None}   # the registration's commit
     names = export_bundle(tracker, ids, Path(out), selection)
     sizes = [folder_bytes(Path(out) / n) for n in names]
     biggest = max(sizes, default=0)
