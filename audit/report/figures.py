@@ -217,6 +217,38 @@ class ForestRow:
     badge: str
 
 
+def ratio_axis(axis: matplotlib.axis.Axis) -> None:
+    """Ticks of a log-scale ratio axis at powers of 2, labelled 1×, 2×, 4×."""
+    axis.set_major_locator(matplotlib.ticker.LogLocator(base=2))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}×"))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def draw_effect(ax: plt.Axes, at: float, mean: float, lo: float, hi: float, paper: float | None, badge: str, *,
+                vertical: bool = False, paper_offset: float = 0.0, paper_size: float = 5) -> None:
+    """One effect at position ``at``: its interval and mean coloured by verdict (hollow: smoke only), the paper's
+    value as a black diamond. Horizontal (forest plot) or vertical (effect against scale)."""
+    def point(pos: float, value: float) -> tuple[float, float]:
+        return (pos, value) if vertical else (value, pos)
+
+    colour = BADGE_COLOURS.get(badge, "#1f77b4")
+    if math.isfinite(lo) and math.isfinite(hi):
+        (x0, y0), (x1, y1) = point(at, lo), point(at, hi)
+        ax.plot([x0, x1], [y0, y1], color=colour, lw=2)
+    if math.isfinite(mean):
+        ax.plot(*point(at, mean), "o", color=colour, mfc="white" if badge == "smoke only" else colour)
+    if paper is not None:
+        ax.plot(*point(at + paper_offset, paper), "D", color="black", ms=paper_size)
+
+
+def verdict_legend(fig: plt.Figure, badges: set[str], max_columns: int | None = None) -> None:
+    """The legend under a figure of effects: the verdicts shown, then the paper's value."""
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=b) for b, c in BADGE_COLOURS.items() if b in badges]
+    handles.append(plt.Line2D([], [], color="black", marker="D", lw=0, label="paper's value"))
+    fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=min(len(handles), max_columns or len(handles)),
+               frameon=False)
+
+
 def forest(rows: list[ForestRow]) -> str:
     """Every measured effect with its 95% interval beside the paper's value, one panel per unit."""
     units = sorted({r.unit for r in rows}, key=lambda u: (u != "pp", u != "×", u))
@@ -232,24 +264,12 @@ def forest(rows: list[ForestRow]) -> str:
         ax.set_xlabel({"pp": "effect (percentage points)", "×": "ratio (log scale)"}.get(unit, unit), fontsize=8)
         if unit == "×":
             ax.set_xscale("log")
-            ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=2))
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}×"))
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ratio_axis(ax.xaxis)
         ax.grid(alpha=0.3, axis="x")
     for y, row in enumerate(rows):
-        ax = panels[row.unit]
-        colour = BADGE_COLOURS.get(row.badge, "#1f77b4")
-        if math.isfinite(row.lo) and math.isfinite(row.hi):
-            ax.plot([row.lo, row.hi], [y, y], color=colour, lw=2)
-        if math.isfinite(row.mean):
-            ax.plot(row.mean, y, "o", color=colour, mfc="white" if row.badge == "smoke only" else colour)
-        if row.paper is not None:
-            ax.plot(row.paper, y, "D", color="black", ms=5)
+        draw_effect(panels[row.unit], y, row.mean, row.lo, row.hi, row.paper, row.badge)
     axes[0][0].set_yticks(range(len(rows)), labels, fontsize=7)
     axes[0][0].set_ylim(len(rows) - 0.5, -0.5)
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=b) for b, c in BADGE_COLOURS.items()
-               if any(r.badge == b for r in rows)]
-    handles.append(plt.Line2D([], [], color="black", marker="D", lw=0, label="paper's value"))
-    fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=len(handles), frameon=False)
+    verdict_legend(fig, {r.badge for r in rows})
     set_margins(fig, left=left, bottom=0.75, top=0.15, wspace=0.08)
     return to_data_uri(fig)

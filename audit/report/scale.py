@@ -11,11 +11,10 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-import matplotlib
 import matplotlib.pyplot as plt
 
 from audit.analyse.measure import MeasureResult
-from audit.report.figures import BADGE_COLOURS, set_margins, to_data_uri
+from audit.report.figures import draw_effect, ratio_axis, set_margins, to_data_uri, verdict_legend
 from audit.report.views import PROFILE_ORDER, measure_view, unit_of
 
 
@@ -57,17 +56,10 @@ def _draw(ax: plt.Axes, panel: ScalePanel, tiers: list[str]) -> None:
     ax.axhline(1.0 if panel.unit == "×" else 0.0, color="grey", ls=":", lw=1)
     if panel.unit == "×":
         ax.set_yscale("log")
-        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=2))
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}×"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ratio_axis(ax.yaxis)
     for p in panel.points:
-        colour = BADGE_COLOURS.get(p.badge, "#1f77b4")
-        if math.isfinite(p.lo) and math.isfinite(p.hi):
-            ax.plot([x[p.profile]] * 2, [p.lo, p.hi], color=colour, lw=2)
-        if math.isfinite(p.mean):
-            ax.plot(x[p.profile], p.mean, "o", color=colour, mfc="white" if p.badge == "smoke only" else colour)
-        if p.paper is not None:
-            ax.plot(x[p.profile] + 0.18, p.paper, "D", color="black", ms=4)
+        draw_effect(ax, x[p.profile], p.mean, p.lo, p.hi, p.paper, p.badge, vertical=True, paper_offset=0.18,
+                    paper_size=4)
     ax.set_xticks(range(len(tiers)), tiers, fontsize=7)
     ax.set_xlim(-0.5, len(tiers) - 0.5)
     ax.tick_params(axis="y", labelsize=7)
@@ -87,10 +79,7 @@ def effect_by_scale(panels: list[ScalePanel], columns: int = 3) -> plt.Figure:
         _draw(ax, panel, tiers)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=b) for b, c in BADGE_COLOURS.items()
-               if any(p.badge == b for panel in panels for p in panel.points)]
-    handles.append(plt.Line2D([], [], color="black", marker="D", lw=0, label="paper's value"))
-    fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=min(len(handles), 4), frameon=False)
+    verdict_legend(fig, {p.badge for panel in panels for p in panel.points}, max_columns=4)
     set_margins(fig, left=0.6, bottom=0.85, top=0.45, wspace=0.45, hspace=0.75)
     return fig
 
