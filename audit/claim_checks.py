@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from audit.record import LOGGED_METRICS, WEIGHTS
 from audit.spec import Claim, Measure, SpecError, _locate
 
-_ONLY_FOR = {"threshold": "epochs_to_threshold", "tolerance": "epochs_to_converge"}
+_ONLY_FOR = {"threshold": "epochs_to_threshold", "tolerance": "epochs_to_converge", "epoch": "at_epoch"}
 
 
 def _fail(path: Path, index: dict, loc: tuple[Any, ...], message: str) -> NoReturn:

@@ -19,7 +19,8 @@ from audit.yaml_reader import SpecError, locate, read_yaml
 
 TUNING_SEED_BASE = 1000  # tuning seeds are 1000, 1001, ...: disjoint from the verdict's 0, 1, ...
 
-MeasureKind = Literal["final", "best", "epochs_to_threshold", "epochs_to_converge", "overfitting_gap", "colour_index"]
+MeasureKind = Literal["final", "best", "at_epoch", "epochs_to_threshold", "epochs_to_converge", "overfitting_gap",
+                      "colour_index"]
 
 
 class _Strict(BaseModel):
@@ -55,6 +56,8 @@ class Measure(_Strict):
     baseline_metric: str | None = Field(None, description="compare against another metric of the baseline run")
     threshold: float | None = Field(None, description="epochs_to_threshold: the metric value to reach")
     tolerance: float | None = Field(None, ge=0, description="epochs_to_converge: within this of the run's best")
+    epoch: int | None = Field(None, ge=1, description="at_epoch: the metric as it stood after this epoch (an early "
+                              "stage of learning)")
     treatment: str
     baseline: str
     scale: Literal["difference", "ratio"] = "difference"
@@ -78,6 +81,8 @@ class Measure(_Strict):
     def _check(self) -> Measure:
         if self.kind == "epochs_to_threshold" and self.threshold is None:
             raise ValueError("kind epochs_to_threshold needs a threshold")
+        if self.kind == "at_epoch" and self.epoch is None:
+            raise ValueError("kind at_epoch needs an epoch")
         if self.kind == "epochs_to_converge" and self.tolerance is None:
             raise ValueError("kind epochs_to_converge needs a tolerance")
         if self.scale == "ratio" and self.smallest_effect <= 1:

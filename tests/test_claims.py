@@ -22,15 +22,17 @@ from .conftest import REPO
 
 CLAIMS = REPO / "claims"
 SEVEN = {"relu", "lrn", "overlapping_pooling", "dropout", "depth", "colour_specialisation", "full_imagenet"}
-BEYOND = {"pca_colour", "weight_decay"}   # the paper's other claims (§4.1, §5)
+BEYOND = {"pca_colour", "weight_decay", "two_gpu", "augmentation", "bias_one"}   # the paper's other claims
+DOUBTS = {"doubt_bias_one", "doubt_relu_speedup", "doubt_depth_tuned"}   # the modern counter-claims
+CIFAR_ONLY = {"relu", "doubt_relu_speedup"}   # Figure 1 is a CIFAR-10 experiment in the paper itself
 
 
 def test_every_claim_validates_with_every_profile() -> None:
     claims = load_claims([CLAIMS])
-    assert {c.id for c in claims} == SEVEN | BEYOND
+    assert {c.id for c in claims} == SEVEN | BEYOND | DOUBTS
     for c in claims:
         assert {"smoke", "cifar"} <= set(c.profiles), c.id
-        if c.id != "relu":  # relu's claim is a CIFAR-10 experiment in the paper itself
+        if c.id not in CIFAR_ONLY:
             assert {"imagenet", "full"} <= set(c.profiles), c.id
         assert not c.profiles["smoke"].scientific, f"{c.id}: smoke must never give a scientific verdict"
     result = CliRunner().invoke(main, ["validate", "--networks", str(CLAIMS)])
@@ -41,7 +43,8 @@ def test_the_baseline_is_one_run_shared_by_the_alexnet_claims() -> None:
     plan = build_plan(load_claims([CLAIMS]), "smoke")
     shared = [run for run in plan.runs.values() if run.shared]
     baseline_claims = max((set(run.claims) for run in shared), key=len)
-    assert {"lrn", "overlapping_pooling", "dropout", "depth", "pca_colour", "weight_decay"} <= baseline_claims
+    assert {"lrn", "overlapping_pooling", "dropout", "depth", "pca_colour", "weight_decay", "two_gpu", "augmentation",
+            "bias_one", "doubt_bias_one"} <= baseline_claims
     assert plan.entries > len(plan.runs)  # deduplicated before anything trains
 
 

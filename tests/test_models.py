@@ -311,3 +311,27 @@ def test_locally_connected_uses_each_positions_own_kernel() -> None:
     cols = F.unfold(x, 3, padding=1)                                  # [N, in*k*k, L]
     expected = torch.einsum("ncl,loc->nol", cols, layer.weight).reshape(3, 4, 7, 7) + layer.bias
     torch.testing.assert_close(layer(x), expected)
+
+
+def test_the_one_gpu_net_is_the_papers_footnote() -> None:
+    """Half the kernels in conv1-conv4, conv5 and the fc layers kept, no grouping: about the two-tower net's size."""
+    with torch.device("meta"):
+        one = build_model(ModelConfig(arch="alexnet_one_gpu", towers=1, init="torch"), 1000)
+        two = build_model(ModelConfig(init="torch"), 1000)
+    convs = [m for m in one.features if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [48, 128, 192, 192, 256] and {c.groups for c in convs} == {1}
+    assert [m.out_features for m in one.classifier if isinstance(m, nn.Linear)] == [4096, 4096, 1000]
+    sizes = [sum(p.numel() for p in net.parameters()) for net in (one, two)]
+    assert sizes == [59_798_312, 60_965_224]
+    with pytest.raises(ValueError, match="set model.towers: 1"):
+        build_model(ModelConfig(arch="alexnet_one_gpu"), 10)
+
+
+def test_the_batch_norm_figure1_net_normalises_before_each_activation() -> None:
+    net = build_model(ModelConfig(arch="cifar_fig1_bn", lrn=False, input_size=32, activation="tanh"), 10)
+    names = [name for name, _ in net.features.named_children()]
+    assert names[:3] == ["conv1", "bn1", "act1"] and names.count("bn2") == names.count("bn3") == 1
+    assert all(m.bias is None for m in net.features if isinstance(m, nn.Conv2d))
+    assert net(torch.randn(4, 3, 32, 32)).shape == (4, 10)
+    with pytest.raises(ValueError, match="set model.lrn: false"):
+        build_model(ModelConfig(arch="cifar_fig1_bn", input_size=32), 10)

@@ -6,6 +6,7 @@ The rules (README.md, "Verdicts"):
   crosses is *censored*: its value is "at least its budget";
 - a diverged run counts at the measure's worst value: chance error (chance loss), never crossing
   (censored at the budget), and an overfitting gap of 0 (both errors at chance);
+- ``at_epoch`` reads the metric as it stood after one early epoch; a run that ended before it has no value;
 - every value carries its *resolution*: one image of the split it was measured on for an error rate,
   one evaluation interval (an epoch) for a crossing, so that ties never read as certainty.
 """
@@ -125,6 +126,12 @@ def run_value(run: pd.Series, m: Measure, metric: str, store: RunStore) -> Value
         if worst is None:
             return Value(math.nan, "diverged: the metric has no worst value")
         return Value(worst, "diverged: counted at chance", res)
+    if m.kind == "at_epoch":
+        hist = store.history(run["run_id"], [metric])
+        after = hist.loc[hist["step"] == m.epoch, metric] if metric in hist else []
+        if len(after) == 0:
+            return Value(math.nan, f"no {metric} after epoch {m.epoch}: the run ended before it")
+        return Value(float(after.iloc[-1]), "", res)
     if m.kind == "best":
         hist = store.history(run["run_id"], [metric])
         best = hist[metric].min() if m.better == "lower" else hist[metric].max()

@@ -104,7 +104,8 @@ def init_weights(module: nn.Module, init: str, std: float) -> None:
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.Linear, LocallyConnected2d)):
             nn.init.normal_(layer.weight, 0.0, std)
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:  # cifar_fig1_bn's convolutions have none
+                nn.init.zeros_(layer.bias)
 
 
 class CifarNet(nn.Module):

@@ -25,7 +25,8 @@ much faster in NHWC). Other devices get the input's own memory format.
 Knobs (``ModelConfig``): activation, LRN on/off and its alpha convention, overlapping (3/2) or
 non-overlapping (2/2) pooling, dropout p, ``remove_conv`` 2-5, ``conv6``, towers, width (every conv
 channel count times ``width``, rounded to an even number so towers split evenly; fc width
-``fc_width`` or ``round(4096 * width)``), input size and classes.
+``fc_width`` or ``round(4096 * width)``), input size and classes. ``conv_channels`` (not a config
+knob) gives another network its own channel counts: ``alexnet_one_gpu`` is built so.
 
 - Pooling: both kinds give ``floor(n / 2)`` maps from ``n``, so the two nets have the same map sizes
   and parameter counts at every input size, as the paper's comparison says ("output of equivalent
@@ -59,6 +60,7 @@ channel count times ``width``, rounded to an even number so towers split evenly;
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -142,13 +144,14 @@ class AlexNet(nn.Module):
         init_std: float = 0.01,
         bias_one: float = 1.0,
         cpu_channels_last: bool = True,
+        conv_channels: tuple[int, int, int, int, int] = CONV_CHANNELS,
     ) -> None:
         super().__init__()
         if towers not in (1, 2):
             raise ValueError(f"towers must be 1 or 2, got {towers}")
         if remove_conv is not None and remove_conv not in REMOVABLE:
             raise ValueError(f"remove_conv must be None or one of {REMOVABLE}, got {remove_conv}")
-        c1, c2, c3, c4, c5 = (even_channels(c, width) for c in CONV_CHANNELS)
+        c1, c2, c3, c4, c5 = (even_channels(c, width) for c in conv_channels)
         fc = fc_width or max(1, round(FC_WIDTH * width))
         groups = towers
         pool_layer(pooling)  # fails early on an unknown kind
@@ -205,7 +208,8 @@ class AlexNet(nn.Module):
             raise ValueError(f"unknown init {init!r}")
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, num_classes: int) -> AlexNet:
+    def from_config(cls, cfg: ModelConfig, num_classes: int, **fixed: Any) -> AlexNet:
+        """The net ``cfg`` describes; ``fixed`` are a registered variant's own arguments (``conv_channels``)."""
         return cls(
             num_classes,
             activation=cfg.activation,
@@ -222,6 +226,7 @@ class AlexNet(nn.Module):
             init=cfg.init,
             init_std=cfg.init_std,
             bias_one=cfg.bias_one,
+            **fixed,
         )
 
     @property
