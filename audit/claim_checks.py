@@ -20,7 +20,8 @@ from typing import Any, NoReturn
 from audit.record import LOGGED_METRICS, WEIGHTS
 from audit.spec import Claim, Measure, SpecError, _locate
 
-_ONLY_FOR = {"threshold": "epochs_to_threshold", "tolerance": "epochs_to_converge", "epoch": "at_epoch"}
+_ONLY_FOR = {"threshold": "epochs_to_threshold", "tolerance": "epochs_to_converge", "epoch": "at_epoch",
+             "members": "ensemble"}
 
 
 def _fail(path: Path, index: dict, loc: tuple[Any, ...], message: str) -> NoReturn:
@@ -52,7 +53,7 @@ def _check_measure(claim: Claim, i: int, m: Measure, path: Path, index: dict) ->
         _check_metric(m.metric, m, path, index, where + ("metric",))
         if m.baseline_metric is not None:
             _check_metric(m.baseline_metric, m, path, index, where + ("baseline_metric",))
-    if m.treatment == m.baseline and (m.baseline_metric or m.metric) == m.metric:
+    if m.treatment == m.baseline and (m.baseline_metric or m.metric) == m.metric and m.kind != "ensemble":
         _fail(path, index, where + ("baseline",), f"compares {m.treatment} with itself on the same metric "
               "(name another variant, or a baseline_metric)")
     if m.threshold is not None and m.metric in LOGGED_METRICS:

@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from audit.config import RunConfig, deep_merge
 from audit.yaml_reader import SpecError, locate, read_yaml
 
+ENSEMBLE_METRICS = ("val_top1_error", "val_top5_error")
 TUNING_SEED_BASE = 1000  # tuning seeds are 1000, 1001, ...: disjoint from the verdict's 0, 1, ...
 
 MeasureKind = Literal["final", "best", "at_epoch", "epochs_to_threshold", "epochs_to_converge", "overfitting_gap",
-                      "colour_index"]
+                      "colour_index", "ensemble"]
 
 
 class _Strict(BaseModel):
@@ -58,6 +59,8 @@ class Measure(_Strict):
     tolerance: float | None = Field(None, ge=0, description="epochs_to_converge: within this of the run's best")
     epoch: int | None = Field(None, ge=1, description="at_epoch: the metric as it stood after this epoch (an early "
                               "stage of learning)")
+    members: int | None = Field(None, ge=2, description="ensemble: nets per ensemble, taken from disjoint groups of "
+                                "seeds of one variant (its saved validation predictions; nothing trains)")
     treatment: str
     baseline: str
     scale: Literal["difference", "ratio"] = "difference"
@@ -81,6 +84,12 @@ class Measure(_Strict):
     def _check(self) -> Measure:
         if self.kind == "epochs_to_threshold" and self.threshold is None:
             raise ValueError("kind epochs_to_threshold needs a threshold")
+        if self.kind == "ensemble" and (self.members is None or self.treatment != self.baseline):
+            raise ValueError("kind ensemble needs members and one variant as both treatment and baseline (the "
+                             "averaged predictions of its seeds against the single nets)")
+        if self.kind == "ensemble" and self.metric not in ENSEMBLE_METRICS:
+            raise ValueError("kind ensemble reads the saved predictions: metric is one of "
+                             + ", ".join(ENSEMBLE_METRICS))
         if self.kind == "at_epoch" and self.epoch is None:
             raise ValueError("kind at_epoch needs an epoch")
         if self.kind == "epochs_to_converge" and self.tolerance is None:
@@ -142,10 +151,18 @@ class Claim(_Strict):
 
     @field_validator("variants")
     @classmethod
-    def _two_variants(cls, v: dict[str, Overrides]) -> dict[str, Overrides]:
-        if len(v) < 2:
-            raise ValueError("a claim compares at least two variants")
+    def _some_variant(cls, v: dict[str, Overrides]) -> dict[str, Overrides]:
+        if not v:
+            raise ValueError("a claim has at least one variant")
         return v
+
+    @model_validator(mode="after")
+    def _two_variants(self) -> Claim:
+        """Two variants to compare, unless every measure reads one variant's seeds together (ensembles)."""
+        if len(self.variants) < 2 and any(m.kind != "ensemble" for m in self.measure):
+            raise ValueError("variants: a claim compares at least two variants (one only when every measure "
+                             "is an ensemble of its seeds)")
+        return self
 
     def tuning_measure(self, profile: str) -> Measure:
         """The measure a profile's learning-rate grid optimises."""

@@ -65,3 +65,13 @@ def open_page(browser, path: Path) -> tuple[object, list[str], list[str]]:  # no
     page.on("dialog", on_dialog)
     page.goto(path.resolve().as_uri(), wait_until="load")
     return page, errors, dialogs
+
+
+def load_edited(claim_file: Path, folder: Path, old: str, new: str) -> object:
+    """Load a copy of a claim file with ``old`` (which must be there) replaced once by ``new``."""
+    text = claim_file.read_text()
+    assert old in text, f"{claim_file.name} no longer has {old!r}"
+    edited = folder / claim_file.name
+    edited.write_text(text.replace(old, new, 1))
+    from audit.spec import load_claim
+    return load_claim(edited)

@@ -11,6 +11,7 @@ import pytest
 
 from audit.analyse.measure import analyse_claim
 from audit.spec import SpecError, load_claim
+from tests.conftest import load_edited
 from tests.runlog import errors, log_run, store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,9 +42,5 @@ def test_the_value_is_the_metric_after_that_epoch_and_a_run_that_ended_before_ha
     ("    epoch: 2\n", "    epoch: 0\n", "greater than or equal to 1"),
 ])
 def test_an_epoch_goes_with_at_epoch_only(tmp_path: Path, old: str, new: str, message: str) -> None:
-    text = CLAIM.read_text()
-    assert old in text
-    bad = tmp_path / "bias_one.yaml"
-    bad.write_text(text.replace(old, new, 1))
     with pytest.raises(SpecError, match=message):
-        load_claim(bad)
+        load_edited(CLAIM, tmp_path, old, new)

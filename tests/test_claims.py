@@ -22,7 +22,7 @@ from .conftest import REPO
 
 CLAIMS = REPO / "claims"
 SEVEN = {"relu", "lrn", "overlapping_pooling", "dropout", "depth", "colour_specialisation", "full_imagenet"}
-BEYOND = {"pca_colour", "weight_decay", "two_gpu", "augmentation", "bias_one"}   # the paper's other claims
+BEYOND = {"pca_colour", "weight_decay", "two_gpu", "augmentation", "bias_one", "ensemble"}   # the paper's others
 DOUBTS = {"doubt_bias_one", "doubt_relu_speedup", "doubt_depth_tuned"}   # the modern counter-claims
 CIFAR_ONLY = {"relu", "doubt_relu_speedup"}   # Figure 1 is a CIFAR-10 experiment in the paper itself
 

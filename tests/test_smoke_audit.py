@@ -68,6 +68,18 @@ def test_every_planned_run_trains_once_and_the_baseline_is_shared(smoke_audit: A
     assert set().union(*claims_per_run) == CLAIM_IDS
 
 
+def test_the_ensemble_claim_trains_nothing_once_its_source_runs_exist(smoke_audit: Audit) -> None:
+    """claims/ensemble.yaml reads the AlexNet baseline's saved predictions: every run it plans is a reused one."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(smoke_audit.root)
+        plan = CliRunner().invoke(main, ["plan", str(CLAIMS / "ensemble.yaml"), "--profile", "smoke"])
+    assert plan.exit_code == 0, plan.output
+    rows = [line for line in plan.output.splitlines() if "│ ensemble │ single" in line]
+    assert len(rows) == 5 and all("│ finished │" in row for row in rows), plan.output   # seeds 0-4
+    assert "5 planned (claim, variant, seed) entries → 5 distinct runs; estimated training time at most 0s" \
+        in plan.output and "to train" not in plan.output
+
+
 def test_report_has_a_measured_row_per_claim(smoke_audit: Audit) -> None:
     html = smoke_audit.report.read_text()
     groups = dict(re.findall(r'<tbody class="claim-group" data-claim="([^"]+)" data-profile="([^"]+)">', html))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from audit import record
+from audit.analyse.ensemble import ensembles
 from audit.analyse.stats import ALPHA, EXPLORATORY, Effects, Interval, Verdict, decide, holm, p_value, t_interval
 from audit.analyse.tuning import Choice, choose
 from audit.analyse.values import RunStore, Value, run_value
@@ -49,6 +50,7 @@ class SeedRow:
     resolution_var: float   # the variance the two values' resolutions add to the effect
     censored: int           # +1: the effect is at least this; −1: at most; 0: exact
     used: bool = True       # False: both runs censored, the effect is unknown (shown, not counted)
+    members: tuple[str, ...] = ()   # an ensemble's runs (its row stands for the whole group)
 
 
 @dataclass
@@ -114,6 +116,18 @@ def _pair(seed: int, m: Measure, t_run: pd.Series, b_run: pd.Series, store: RunS
                    used=not (t.censored and b.censored) and not math.isnan(additive))
 
 
+def _ensemble_rows(m: Measure, runs: pd.DataFrame, store: RunStore) -> list[SeedRow]:
+    """One row per disjoint group of ``m.members`` seeds: ensemble error − the members' mean error."""
+    rows = []
+    for g in ensembles(_by_seed(runs), m.members or 2, m.metric, store):
+        named = f"the ensemble of seeds {', '.join(map(str, g.seeds))}"
+        effect = g.ensemble - g.single
+        rows.append(SeedRow(g.seeds[0], g.run_ids[0], g.run_ids[0], Value(g.ensemble, g.flag or named, g.resolution),
+                            Value(g.single, "the members' mean", g.resolution), effect, effect,
+                            2 * g.resolution ** 2 / 12, 0, used=not math.isnan(effect), members=g.run_ids))
+    return rows
+
+
 def _completed(runs: pd.DataFrame, choice: Choice | None) -> pd.DataFrame:
     """Completed evidence runs of a variant; for a tuned variant, only those at the chosen rate."""
     if runs.empty:
@@ -138,8 +152,11 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunSto
         picked[variant] = _completed(runs, tuning.get(variant))
     results = []
     for m in claim.measure:
-        treat, base = _by_seed(picked[m.treatment]), _by_seed(picked[m.baseline])
-        rows = [_pair(seed, m, treat[seed], base[seed], store) for seed in sorted(set(treat) & set(base))]
+        if m.kind == "ensemble":
+            rows = _ensemble_rows(m, picked[m.treatment], store)
+        else:
+            treat, base = _by_seed(picked[m.treatment]), _by_seed(picked[m.baseline])
+            rows = [_pair(seed, m, treat[seed], base[seed], store) for seed in sorted(set(treat) & set(base))]
         effects = effects_of(rows)
         ci = t_interval(effects)
         display = Interval(*(math.exp(v) if m.scale == "ratio" else v for v in (ci.mean, ci.lo, ci.hi)))

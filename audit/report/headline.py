@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from audit import record
+from audit.analyse.ensemble import error
 from audit.analyse.measure import RunStore
 from audit.record import Artifact, Tag
 from audit.report.views import column, fmt
@@ -43,17 +44,25 @@ GROUP = {record.tag_col(Tag.PROFILE): "profile", record.param_col("data.source")
          record.tag_col(Tag.dataset("name")): "dataset", record.tag_col(Tag.DATASET_FINGERPRINT): "fingerprint",
          record.tag_col(Tag.dataset("classes")): "classes", record.param_col("model.input_size"): "size",
          record.param_col("model.width"): "width", record.param_col("train.epochs"): "epochs",
-         record.param_col("data.eval_crops"): "crops"}
+         record.param_col("data.eval_crops"): "crops", record.param_col("train.lr"): "lr",
+         record.param_col("train.holdout_per_class"): "holdout"}
 
 
 def unmodified_roles(claims: list[Claim]) -> set[str]:
-    """``profile|claim:variant`` for every variant that changes nothing (the paper's net in that claim)."""
+    """``profile|claim:variant`` for every variant that changes nothing (the paper's net in that claim).
+
+    Not a learning rate of its own either: a tuned variant trains at the rate its grid chose, so its
+    runs are not the baseline's even where its settings are. Runs that still differ in a setting the
+    profile changes are told apart by ``GROUP`` (one row each).
+    """
     out = set()
     for claim in claims:
         for name, variant in claim.variants.items():
             if variant.as_dict() or variant.init_from:
                 continue
             for pname, prof in claim.profiles.items():
+                if name in prof.lr_grid:
+                    continue
                 extra = prof.variants.get(name)
                 if extra is None or not (extra.as_dict() or extra.init_from):
                     out.add(f"{pname}|{claim.id}:{name}")
@@ -115,10 +124,7 @@ def ensemble_errors(store: RunStore, run_ids: list[str]) -> tuple[float, float, 
         used += 1
     if total is None or labels is None or used < 2:
         return "needs predictions of ≥ 2 seeds" + (f" ({missing} run(s) logged none)" if missing else "")
-    k = min(5, total.shape[1])
-    top1 = float(np.mean(total.argmax(1) != labels)) * 100
-    top5_hit = (np.argpartition(-total, k - 1, axis=1)[:, :k] == labels[:, None]).any(1)
-    return top1, float(np.mean(~top5_hit)) * 100, used
+    return error(total, labels, 1), error(total, labels, 5), used
 
 
 def _mean_sd(values: pd.Series) -> str:

@@ -122,7 +122,9 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
     spec = r.claim.profiles[r.profile]
     badge = v.label if spec.scientific else "smoke only"
     unit = "×" if m.scale == "ratio" else f" {m.unit}"
-    if m.baseline_metric:
+    if m.kind == "ensemble":
+        effect = f"ensemble of {m.members} {m.treatment} nets − their mean"
+    elif m.baseline_metric:
         effect = f"{m.metric}({m.treatment}) − {m.baseline_metric}({m.baseline})"
     else:
         effect = f"{m.treatment} / {m.baseline}" if m.scale == "ratio" else f"{m.treatment} − {m.baseline}"
@@ -166,6 +168,8 @@ def missing_view(claim: Claim, m: Measure, profile: str) -> dict[str, Any]:
     unit = "×" if m.scale == "ratio" else f" {m.unit}"
     paper = claim.paper_number(m, profile)
     reason = (f"no seed has a completed run of both {m.treatment} and {m.baseline} at profile {profile}; "
+              "see the runs table") if m.kind != "ensemble" else (
+              f"fewer than {m.members} completed runs of {m.treatment} at profile {profile}: no ensemble; "
               "see the runs table")
     return {"id": m.id, "label": m.label or m.id, "kind": m.kind, "metric": m.metric,
             "effect": f"{m.treatment} vs {m.baseline}", "paper": "—" if paper is None else f"{paper:g}{unit}",
@@ -274,7 +278,7 @@ def _read_runs(results: list[MeasureResult]) -> tuple[set[str], dict[str, str]]:
     unread: dict[str, str] = {}
     for r in results:
         for row in r.rows:
-            runs = (row.treatment_run, row.baseline_run)
+            runs = (row.treatment_run, row.baseline_run, *row.members)
             if row.used:
                 used.update(runs)
                 continue
