@@ -39,9 +39,9 @@ def error(probs: np.ndarray, labels: np.ndarray, top: int) -> float:
     return 100.0 * (1.0 - float((ranked == labels[:, None]).any(axis=1).mean()))
 
 
-def _predictions(run: pd.Series, store: RunStore, classes: int, labels: np.ndarray | None) -> np.ndarray:
+def _predictions(run: pd.Series, store: RunStore, classes: int, images: int) -> np.ndarray:
     if record.status(run) == record.DIVERGED:   # no predictions saved: a net that guesses
-        return np.full((len(labels) if labels is not None else 0, classes), 1.0 / classes, dtype=np.float32)
+        return np.full((images, classes), 1.0 / classes, dtype=np.float32)
     return np.load(store.artifact(run["run_id"], Artifact.predictions("val_probs"))).astype(np.float32)
 
 
@@ -53,7 +53,7 @@ def _group(runs: list[pd.Series], store: RunStore, top: int) -> Group:
         return Group(seeds, ids, math.nan, math.nan, 0.0, "every member diverged: no labels saved")
     try:
         labels = np.load(store.artifact(finished[0]["run_id"], Artifact.predictions("val_labels")))
-        probs = [_predictions(r, store, record.dataset_count(r, "classes") or 10, labels) for r in runs]
+        probs = [_predictions(r, store, record.dataset_count(r, "classes") or 10, len(labels)) for r in runs]
     except Exception as exc:  # noqa: BLE001 - a missing artifact raises OSError or the store's own error
         return Group(seeds, ids, math.nan, math.nan, 0.0, f"no saved predictions ({type(exc).__name__})")
     if any(p.shape != probs[0].shape or len(p) != len(labels) for p in probs):
