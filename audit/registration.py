@@ -3,8 +3,13 @@
 It names the profile, the claims and, per claim, the measures in the multiplicity family (the first
 is the claim's primary measure), the seeds, and the pilot sd behind them; α, the target power and
 the tuning seeds. Every other measure of those claims is exploratory. Runs are tagged with the
-audit's id and *digest* (a hash of the audit file and the claim files it names), so a report can
-tell runs made under this version of the registration from runs made before or under another.
+audit's id and *digest* (a hash of the audit file and the claims it names, as resolved), so a report
+can tell runs made under this version of the registration from runs made before or under another.
+
+The digest must change only when a registration's meaning does. A field added to the claim schema
+after the first audits were registered is left out of it while it holds its default (``ADDED_FIELDS``);
+otherwise adding an optional key to the schema would re-label every registered run as "made under
+another version of this audit" (it once did: ``tests/test_registration.py`` now guards it).
 """
 
 from __future__ import annotations
@@ -69,6 +74,17 @@ class PowerRow:
         return self.needed is None or self.seeds < self.needed
 
 
+# Measure fields added after the first audits were registered (commit 1327d25): left out of the digest
+# while None. A new schema field with a default goes here too, or the tripwire test fails.
+ADDED_FIELDS: dict[str, tuple[str, ...]] = {"measure": ("epoch", "members")}
+
+
+def claim_digest_json(claim: Claim) -> str:
+    """The claim as resolved, in JSON, without the later-added fields that still hold their default."""
+    unset = {i: {f for f in ADDED_FIELDS["measure"] if getattr(m, f) is None} for i, m in enumerate(claim.measure)}
+    return claim.model_dump_json(exclude={"measure": {i: fs for i, fs in unset.items() if fs}})
+
+
 @dataclass
 class Registration:
     path: Path
@@ -90,7 +106,7 @@ class Registration:
         """sha256 over the audit file and each claim as resolved (presets included), 12 hex digits."""
         h = hashlib.sha256(self.path.read_bytes())
         for claim in self.claims:
-            h.update(b"\0" + claim.model_dump_json().encode())
+            h.update(b"\0" + claim_digest_json(claim).encode())
         return h.hexdigest()[:12]
 
     @property
