@@ -223,14 +223,19 @@ def plan(specs: tuple[str, ...], profile: str | None, seeds: int | None, audit_f
         total += seconds or 0.0
         unknown += int(not done and seconds is None)
         role = run.roles[0]
-        lr = f"{role.lr:g}" if role.lr is not None else ""
+        lr = role.setting.removeprefix("lr ")   # a rate as a number; another tuned field with its name
         table.add_row(run.config_hash, ",".join(run.claims), role.variant, str(role.seed), lr,
                       "tuning" if run.tuning else "evidence", "yes" if run.shared else "",
                       found.status if found else "to train", "" if done else estimate.human(seconds))
     console.print(table)
+    evaluated = [r for r in the_plan.runs.values() if r.evaluations]
+    if evaluated:
+        names = sorted(set().union(*(r.evaluations for r in evaluated)))
+        console.print(f"evaluated from their saved final weights once finished (nothing trains for it): "
+                      f"{len(evaluated)} runs ({', '.join(names)})")
     for wait in the_plan.pending:
         console.print(f"pending: {wait.claim} {wait.variant}: {wait.seeds} verdict seed(s) run once its tuning runs "
-                      "have chosen a learning rate")
+                      "have chosen its setting (a learning rate, or the profile's tune_param)")
     console.print(f"{the_plan.entries} planned (claim, variant, seed) entries → {len(the_plan.runs)} distinct runs"
                   + (f" + {sum(w.seeds for w in the_plan.pending)} pending" if the_plan.pending else "")
                   + f"; estimated training time at most {estimate.human(total)}"

@@ -5,24 +5,27 @@ in this process, a worker process or a Ray task. A run is looked up by its confi
 finished (or diverged) run is reused, never retrained. Otherwise the run's lock is taken
 (``audit.lock``; a run locked by another ``audit run`` is ``busy`` and retried later), and
 an unfinished run with a checkpoint is resumed in its own MLflow run. An exception in one run fails
-that run only: the audit goes on and reports it.
+that run only: the audit goes on and reports it. A finished run that a claim reads through an
+evaluation of its saved weights (``audit.train.saved``: ten crops, retrieval) is evaluated once,
+under its lock, and the figures join the run; nothing trains for that.
 """
 
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from audit import record
 from audit.events import report_epoch
 from audit.lock import RunLock, describe
 from audit.plan import PlannedRun
-from audit.record import Tag
+from audit.record import EVALUATIONS, Tag
 from audit.track import TrackedRun, Tracker
 from audit.train import checkpoint
 from audit.train.distributed import Runtime, run_training
 from audit.train.loop import TrainResult
+from audit.train.saved import evaluate_saved
 
 __all__ = ["LoggerFactory", "MlflowRunLogger", "Outcome", "live"]
 
@@ -185,6 +188,34 @@ def finish(tracker: Tracker, run: PlannedRun, opened: Opened, result: TrainResul
                    f"resumed at epoch {opened.logged}" if opened.resumed else "")
 
 
+def unevaluated(run: PlannedRun, tracker: Tracker, outcome: Outcome) -> list[str]:
+    """The evaluations the plan asks of a finished run whose figures the run does not have yet."""
+    finished = outcome.status == record.FINISHED or (outcome.status == "reused" and outcome.detail == record.FINISHED)
+    if not run.evaluations or outcome.run_id is None or not finished:
+        return []
+    logged = tracker.metric_names(outcome.run_id)
+    return sorted(name for name in run.evaluations if not set(EVALUATIONS[name]) <= logged)
+
+
+def evaluate(run: PlannedRun, tracker: Tracker, workdir: Path, outcome: Outcome) -> Outcome:
+    """Log the missing saved-weights evaluations into the run (call with its lock held)."""
+    missing = unevaluated(run, tracker, outcome)
+    if not missing or outcome.run_id is None:
+        return outcome
+    weights = checkpoints(workdir, run.config_hash) / "final.pt"
+    if not weights.exists():
+        return replace(outcome, detail=f"{outcome.detail}; not evaluated ({', '.join(missing)}): its final "
+                                       f"weights are not on this machine ({weights})".lstrip("; "))
+    try:
+        metrics = evaluate_saved(run.config, weights, workdir, missing)
+    except Exception as exc:  # the run stays as it is; the measure shows it has no figure
+        return replace(outcome, detail=f"{outcome.detail}; evaluation {', '.join(missing)} failed: "
+                                       f"{type(exc).__name__}: {exc}".lstrip("; "))
+    tracker.log_metrics(outcome.run_id, metrics, step=tracker.last_step(outcome.run_id))
+    return replace(outcome, detail=f"{outcome.detail}; evaluated {', '.join(missing)} from its saved "
+                                   "weights".lstrip("; "))
+
+
 def live(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, claim_files: dict[str, Path],
          runtime: Runtime = Runtime()) -> Outcome:
     """Reuse, resume or train one planned run; never raises for a training failure.
@@ -192,7 +223,7 @@ def live(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, claim_f
     Returns status ``busy`` (nothing done) when another live process holds the run's lock.
     """
     reused = find_result(run, tracker, profile)
-    if reused is not None:
+    if reused is not None and not unevaluated(run, tracker, reused):
         return reused
     lock, owner = RunLock.try_acquire(workdir / "locks", run.config_hash)
     if lock is None:
@@ -200,7 +231,7 @@ def live(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, claim_f
     with lock:
         reused = find_result(run, tracker, profile)  # finished by another process while we looked
         if reused is not None:
-            return reused
+            return evaluate(run, tracker, workdir, reused)
         init_weights = None
         if run.config.init_from:
             init_weights = checkpoints(workdir, run.config.init_from) / "final.pt"
@@ -215,4 +246,4 @@ def live(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, claim_f
                                   runtime)
         except Exception as exc:  # a failed run is a result, not the end of the audit
             return fail(tracker, run, opened.run_id, exc)
-        return finish(tracker, run, opened, result, ckpt_dir)
+        return evaluate(run, tracker, workdir, finish(tracker, run, opened, result, ckpt_dir))

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from audit.config import RunConfig, deep_merge, flatten
-from audit.record import Tag
+from audit.record import Tag, evaluations_of
 from audit.spec import Claim, SpecError
 
 
@@ -30,9 +30,15 @@ class Role:
     claim: str
     variant: str
     seed: int
-    lr: float | None = None
+    lr: float | None = None    # the grid's value (a learning rate unless ``param`` says otherwise)
     tuning: bool = False
     probe: str | None = None   # a probe run: what it is meant to decide (never evidence for a verdict)
+    param: str = "train.lr"    # the field the grid sets (the profile's tune_param)
+
+    @property
+    def setting(self) -> str:
+        """The grid's value as a person reads it: 'lr 0.01', 'weight_decay 0.005'; '' off the grid."""
+        return "" if self.lr is None else f"{self.param.split('.')[-1]} {self.lr:g}"
 
 
 @dataclass
@@ -40,6 +46,7 @@ class PlannedRun:
     config: RunConfig
     roles: list[Role] = field(default_factory=list)
     extra_tags: dict[str, str] = field(default_factory=dict)  # e.g. the pre-registered audit it runs under
+    evaluations: set[str] = field(default_factory=set)  # of its saved weights once finished (record.EVALUATIONS)
 
     @property
     def config_hash(self) -> str:
@@ -57,7 +64,7 @@ class PlannedRun:
     def label(self) -> str:
         """What a person reads: claims, variant, seed, rate and purpose."""
         role = self.roles[0]
-        return (f"{','.join(self.claims)} {role.variant} seed {role.seed}" + (f" lr {role.lr:g}" if role.lr else "")
+        return (f"{','.join(self.claims)} {role.variant} seed {role.seed}" + (f" {role.setting}" if role.lr else "")
                 + (" (tuning)" if self.tuning else " (probe)" if role.probe else ""))
 
     @property
@@ -100,11 +107,12 @@ class Plan:
     pending: list[Pending] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
 
-    def add(self, config: RunConfig, role: Role) -> None:
+    def add(self, config: RunConfig, role: Role, evaluations: set[str] | None = None) -> None:
         self.entries += 1
         run = self.runs.setdefault(config.config_hash, PlannedRun(config, extra_tags=self.tags))
         if role not in run.roles:
             run.roles.append(role)
+        run.evaluations |= evaluations or set()
 
     def ordered(self) -> list[PlannedRun]:
         """Tuning runs first (the pending verdict runs wait for them), then runs whose weights others start from."""
@@ -147,8 +155,9 @@ def resolve_with(claim: Claim, profile: str, variant: str, seed: int, lr: float 
         tree = deep_merge(tree, data)
     tree = deep_merge(tree, extra or {})
     tree["seed"] = seed
-    if lr is not None:
-        tree = deep_merge(tree, {"train": {"lr": lr}})
+    if lr is not None:   # a grid's value: the learning rate, or the field the profile's tune_param names
+        section, key = claim.profiles[profile].tune_param.split(".")
+        tree = deep_merge(tree, {section: {key: lr}})
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as exc:
@@ -215,12 +224,12 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
                 for seed in range(k):
                     for lr in grid:
                         plan.add(resolve(claim, pname, variant, seed, lr, data_path),
-                                 Role(claim.id, variant, seed, lr, probe=probe))
+                                 Role(claim.id, variant, seed, lr, probe=probe, param=prof.tune_param))
                 continue
             for seed in prof.tuning_seed_ids(tuning_seeds):
                 for lr in grid:
                     plan.add(resolve(claim, pname, variant, seed, lr, data_path),
-                             Role(claim.id, variant, seed, lr, tuning=True))
+                             Role(claim.id, variant, seed, lr, tuning=True, param=prof.tune_param))
             if (claim.id, variant) not in chosen:
                 plan.pending.append(Pending(claim.id, variant, k))
         for seed in range(k):
@@ -238,8 +247,15 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
                 if first != variant:
                     raise SpecError(same_run_message(claim, pname, first, variant))
                 resolved[variant] = config
-                plan.add(config, Role(claim.id, variant, seed, lr, probe=probe))
+                plan.add(config, Role(claim.id, variant, seed, lr, probe=probe, param=prof.tune_param),
+                         evaluations_of_variant(claim, variant))
     return plan
+
+
+def evaluations_of_variant(claim: Claim, variant: str) -> set[str]:
+    """The saved-weights evaluations (``record.EVALUATIONS``) whose metrics the claim reads of this variant."""
+    return evaluations_of([m.metric for m in claim.measure if m.treatment == variant]
+                          + [m.baseline_metric or m.metric for m in claim.measure if m.baseline == variant])
 
 
 def variant_order(claim: Claim) -> list[str]:

@@ -89,6 +89,22 @@ LOGGED_METRICS = {f"{split}_{q}": r for split in ("train", "val", "holdout") for
     "train_loss_running": (0.0, math.inf), "train_top1_error_running": (0.0, 100.0),
     "lr": (0.0, math.inf), "epoch_seconds": (0.0, math.inf),
 }
+# Metrics an evaluation of a finished run's saved weights logs into that run, by evaluation
+# (``audit.train.saved``): no training makes them; ``audit run`` evaluates the runs a claim reads.
+_EVALUATED_RANGES = {
+    "ten_crop": {f"val_{crops}_{q}": r for crops in ("centre", "10crop") for q, r in _RANGES.items()},
+    "retrieval": {"val_nn_feature_agreement": (0.0, 100.0), "val_nn_pixel_agreement": (0.0, 100.0)},
+}
+EVALUATIONS = {name: tuple(ranges) for name, ranges in _EVALUATED_RANGES.items()}
+EVALUATED_METRICS = {m: name for name, metrics in EVALUATIONS.items() for m in metrics}
+LOGGED_METRICS |= {m: r for ranges in _EVALUATED_RANGES.values() for m, r in ranges.items()}
+
+
+def evaluations_of(metrics: list[str | None]) -> set[str]:
+    """The saved-weights evaluations that log any of ``metrics``."""
+    return {EVALUATED_METRICS[m] for m in metrics if m in EVALUATED_METRICS}
+
+
 WEIGHTS = ("conv1_init", "conv1_final")   # Artifact.weights(name): the first layer at the start and the end
 
 

@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from audit.analyse.measure import Family
 from audit.analyse.stats import ALPHA, POWER, seeds_for_power
@@ -74,15 +74,21 @@ class PowerRow:
         return self.needed is None or self.seeds < self.needed
 
 
-# Measure fields added after the first audits were registered (commit 1327d25): left out of the digest
-# while None. A new schema field with a default goes here too, or the tripwire test fails.
-ADDED_FIELDS: dict[str, tuple[str, ...]] = {"measure": ("epoch", "members")}
+# Fields of a claim's measures and profiles added after the first audits were registered (commit
+# 1327d25): left out of the digest while they hold their default. A new schema field with a default
+# goes here too, or the tripwire test (tests/test_registration.py) fails.
+ADDED_FIELDS: dict[str, tuple[str, ...]] = {"measure": ("epoch", "members"), "profiles": ("tune_param",)}
+
+
+def _at_default(model: BaseModel, fields: tuple[str, ...]) -> set[str]:
+    return {f for f in fields if getattr(model, f) == type(model).model_fields[f].default}
 
 
 def claim_digest_json(claim: Claim) -> str:
     """The claim as resolved, in JSON, without the later-added fields that still hold their default."""
-    unset = {i: {f for f in ADDED_FIELDS["measure"] if getattr(m, f) is None} for i, m in enumerate(claim.measure)}
-    return claim.model_dump_json(exclude={"measure": {i: fs for i, fs in unset.items() if fs}})
+    exclude = {"measure": {i: _at_default(m, ADDED_FIELDS["measure"]) for i, m in enumerate(claim.measure)},
+               "profiles": {k: _at_default(p, ADDED_FIELDS["profiles"]) for k, p in claim.profiles.items()}}
+    return claim.model_dump_json(exclude={key: {k: v for k, v in part.items() if v} for key, part in exclude.items()})
 
 
 @dataclass

@@ -19,6 +19,7 @@ from audit.yaml_reader import SpecError, locate, read_yaml
 
 ENSEMBLE_METRICS = ("val_top1_error", "val_top5_error")
 TUNING_SEED_BASE = 1000  # tuning seeds are 1000, 1001, ...: disjoint from the verdict's 0, 1, ...
+TunedParam = Literal["train.lr", "train.weight_decay"]   # what a profile's lr_grid may set (tune_param)
 
 MeasureKind = Literal["final", "best", "at_epoch", "epochs_to_threshold", "epochs_to_converge", "overfitting_gap",
                       "colour_index", "ensemble"]
@@ -119,11 +120,14 @@ class Profile(Overrides):
     needs_data_path: bool = False
     variants: dict[str, Overrides] = {}
     lr_grid: dict[str, list[float]] = Field(
-        {}, description="per variant: a log-spaced grid of at least 3 learning rates, tried on the tuning seeds "
-        "(never on the verdict's); the one whose runs do best on the tuning measure is chosen"
+        {}, description="per variant: a log-spaced grid of at least 3 learning rates (or values of tune_param), "
+        "tried on the tuning seeds (never on the verdict's); the one whose runs do best on the tuning measure is "
+        "chosen"
     )
     tuning_seeds: int = Field(2, ge=1, description="seeds of the learning-rate grid, numbered from 1000 "
                               "(disjoint from the verdict's seeds 0, 1, ...)")
+    tune_param: TunedParam = Field("train.lr", description="the config field whose values lr_grid lists: the learning "
+                            "rate, or another positive number tuned the same way (train.weight_decay)")
 
     def tuning_seed_ids(self, count: int | None = None) -> list[int]:
         """The tuning seeds: TUNING_SEED_BASE, +1, ... (``count`` overrides the profile's number)."""
@@ -158,10 +162,12 @@ class Claim(_Strict):
 
     @model_validator(mode="after")
     def _two_variants(self) -> Claim:
-        """Two variants to compare, unless every measure reads one variant's seeds together (ensembles)."""
-        if len(self.variants) < 2 and any(m.kind != "ensemble" for m in self.measure):
+        """Two variants to compare, unless every measure reads one variant: its seeds together (ensembles)
+        or two metrics of each of its runs (ten crops against the centre crop)."""
+        one_variant = [m.kind == "ensemble" or (m.baseline_metric not in (None, m.metric)) for m in self.measure]
+        if len(self.variants) < 2 and not all(one_variant):
             raise ValueError("variants: a claim compares at least two variants (one only when every measure "
-                             "is an ensemble of its seeds)")
+                             "is an ensemble of its seeds or compares two metrics of each run)")
         return self
 
     def tuning_measure(self, profile: str) -> Measure:

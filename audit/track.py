@@ -151,6 +151,10 @@ class Tracker:
         """A run's params (dotted config fields, as strings)."""
         return dict(self.client.get_run(run_id).data.params)
 
+    def metric_names(self, run_id: str) -> set[str]:
+        """The metrics a run has logged."""
+        return set(self.client.get_run(run_id).data.metrics)
+
     def last_step(self, run_id: str, key: str = "train_loss") -> int:
         """The last epoch logged to a run (0: none), so a resumed run never logs a step twice."""
         return max((m.step for m in self.client.get_metric_history(run_id, key)), default=0)

@@ -84,6 +84,29 @@ def test_the_ensemble_claim_trains_nothing_once_its_source_runs_exist(smoke_audi
         in plan.output and "to train" not in plan.output
 
 
+def test_ten_crop_and_retrieval_read_saved_weights_and_train_nothing(smoke_audit: Audit) -> None:
+    """Their one variant is the AlexNet baseline: `audit run` evaluated its finished runs' final.pt."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(smoke_audit.root)
+        plan = CliRunner().invoke(main, ["plan", str(CLAIMS / "ten_crop.yaml"), str(CLAIMS / "retrieval.yaml"),
+                                         "--profile", "smoke"])
+    assert plan.exit_code == 0, plan.output
+    rows = [line for line in plan.output.splitlines() if "│ alexnet │" in line]
+    assert len(rows) == 2 and all("│ finished │" in row for row in rows), plan.output   # seeds 0-1
+    assert "4 planned (claim, variant, seed) entries → 2 distinct runs; estimated training time at most 0s" \
+        in plan.output and "to train" not in plan.output
+    frame = Tracker(f"sqlite:///{smoke_audit.root / 'runs' / 'mlflow.db'}").runs_frame()
+    evaluated = frame[frame["tags.audit.claims"].str.contains("ten_crop")]
+    assert len(evaluated) == 2 and evaluated["tags.audit.claims"].str.contains("retrieval").all()
+    for _, run in evaluated.iterrows():
+        # the centre crop of the final weights is what the last epoch measured (the smoke profile
+        # evaluates its epochs on the centre crop): the evaluation read the run's own final weights
+        assert run["metrics.val_centre_top1_error"] == pytest.approx(run["metrics.val_top1_error"], abs=1e-6)
+        assert 0 <= run["metrics.val_10crop_top1_error"] <= 100
+        assert 0 <= run["metrics.val_nn_feature_agreement"] <= 100
+    assert evaluated["metrics.val_nn_pixel_agreement"].nunique() == 1   # pixels do not depend on the run
+
+
 def test_report_has_a_measured_row_per_claim(smoke_audit: Audit) -> None:
     html = smoke_audit.report.read_text()
     groups = dict(re.findall(r'<tbody class="claim-group" data-claim="([^"]+)" data-profile="([^"]+)">', html))

@@ -278,6 +278,37 @@ def test_a_tune_metric_chooses_on_the_held_out_slice_not_the_verdicts_split(tmp_
     assert not picked["with_lrn"].on_edge
 
 
+def test_a_profile_can_tune_weight_decay_instead_of_the_rate(tmp_path: Path) -> None:
+    """doubt_dropout_l2: the grid sets train.weight_decay (tune_param); the rate stays the preset's."""
+    claim = load_claim(REPO / "claims/doubt_dropout_l2.yaml")
+    first = build_plan([claim], "smoke", 2)
+    tuning = [r for r in first.runs.values() if r.tuning]
+    assert sorted(r.config.train.weight_decay for r in tuning) == [0.0005, 0.002, 0.008]
+    assert {r.config.train.lr for r in tuning} == {0.001} and {r.config.model.dropout for r in tuning} == {0.0}
+    assert {r.label for r in tuning} >= {"doubt_dropout_l2 l2_tuned seed 1000 weight_decay 0.002 (tuning)"}
+    second = build_plan([claim], "smoke", 2, chosen={("doubt_dropout_l2", "l2_tuned"): 0.008})
+    evidence = {r.roles[0].variant: r.config.train for r in second.runs.values() if not r.tuning}
+    assert (evidence["l2_tuned"].weight_decay, evidence["l2_tuned"].lr) == (0.008, 0.001)
+    assert evidence["with_dropout"].weight_decay == 0.0005           # the net with dropout is not tuned
+
+    tracker = store(tmp_path)
+    for wd, val in ((0.0005, 40.0), (0.002, 30.0), (0.008, 35.0)):  # 0.002 does best on the validation error
+        run_id = log_run(tracker, "doubt_dropout_l2", "l2_tuned", 1000, errors(val), profile="smoke", tuning=True)
+        tracker.client.log_param(run_id, "train.weight_decay", str(wd))
+    for seed in (0, 1):
+        for wd in (0.002, 0.008):   # verdict runs at two values: only those at the chosen one count
+            run_id = log_run(tracker, "doubt_dropout_l2", "l2_tuned", seed, errors(33.0 if wd == 0.002 else 90.0),
+                             profile="smoke")
+            tracker.client.log_param(run_id, "train.weight_decay", str(wd))
+        run_id = log_run(tracker, "doubt_dropout_l2", "with_dropout", seed, errors(31.0 + seed), profile="smoke")
+        tracker.client.log_param(run_id, "train.weight_decay", "0.0005")
+    frame = tracker.runs_frame()
+    picked = choose(claim, "smoke", frame, tracker)["l2_tuned"]
+    assert (picked.lr, picked.note) == (0.002, "weight_decay 0.002")
+    top1 = next(r for r in analyse_claim(claim, "smoke", frame, tracker) if r.measure.id == "top1")
+    assert sorted(row.effect for row in top1.rows) == [1.0, 2.0]     # 33 − 32 and 33 − 31, never 90 − …
+
+
 def test_a_held_out_tune_metric_needs_held_out_images(tmp_path: Path) -> None:
     bad = tmp_path / "lrn.yaml"
     bad.write_text((REPO / "claims/lrn.yaml").read_text().replace("holdout_per_class: 100, ", ""))

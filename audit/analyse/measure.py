@@ -129,7 +129,7 @@ def _ensemble_rows(m: Measure, runs: pd.DataFrame, store: RunStore) -> list[Seed
 
 
 def _completed(runs: pd.DataFrame, choice: Choice | None) -> pd.DataFrame:
-    """Completed evidence runs of a variant; for a tuned variant, only those at the chosen rate."""
+    """Completed evidence runs of a variant; for a tuned variant, only those at the chosen value."""
     if runs.empty:
         return runs
     done = runs[record.usable(runs)]
@@ -137,8 +137,8 @@ def _completed(runs: pd.DataFrame, choice: Choice | None) -> pd.DataFrame:
         return done
     if choice.lr is None:
         return done.iloc[0:0]
-    lrs = record.params(done, "train.lr").astype(float)
-    return done[(lrs - choice.lr).abs() < 1e-12 * choice.lr]
+    values = record.params(done, choice.param).astype(float)
+    return done[(values - choice.lr).abs() < 1e-12 * choice.lr]
 
 
 def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore) -> list[MeasureResult]:

@@ -1,6 +1,8 @@
 """Learning-rate tuning that does not peek: rates are chosen on tuning seeds, never the verdict's.
 
-A profile's ``lr_grid`` is run on its tuning seeds (1000, 1001, ...); per variant, the rate whose runs
+A profile's ``lr_grid`` is run on its tuning seeds (1000, 1001, ...); its values are learning rates,
+or of the field its ``tune_param`` names (``train.weight_decay``: a penalty tuned the same way, for
+the doubt that dropout is roughly a tuned L2 penalty). Per variant, the rate whose runs
 do best on the tuning measure (the variant's own value, in the measure's ``better`` direction; read
 from ``tune_metric`` instead where the profile names one, such as a held-out training slice) is
 chosen once every rate has all its tuning runs completed. The verdict's seeds then run at that rate
@@ -28,15 +30,21 @@ class Choice:
     measure: str
     better: str
     rows: list[dict] = field(default_factory=list)   # per rate: lr, runs, mean, chosen
-    lr: float | None = None
+    lr: float | None = None                          # the value chosen (of ``param``)
     on_edge: bool = False
     runs: list[str] = field(default_factory=list)    # MLflow run ids of the tuning runs
+    param: str = "train.lr"                          # the field the grid sets (the profile's tune_param)
+
+    @property
+    def name(self) -> str:
+        return self.param.split(".")[-1]
 
     @property
     def note(self) -> str:
         if self.lr is None:
             return "tuning not finished"
-        return f"lr {self.lr:g}" + (" (on the grid's edge: the best rate may lie outside it)" if self.on_edge else "")
+        return (f"{self.name} {self.lr:g}"
+                + (" (on the grid's edge: the best value may lie outside it)" if self.on_edge else ""))
 
 
 def _tuning_runs(frame: pd.DataFrame, claim: str, variant: str, profile: str) -> pd.DataFrame:
@@ -53,11 +61,11 @@ def choose(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore,
     seeds = set(prof.tuning_seed_ids(tuning_seeds))
     out: dict[str, Choice] = {}
     for variant, grid in prof.lr_grid.items():
-        choice = Choice(variant, m.id, m.better)
+        choice = Choice(variant, m.id, m.better, param=prof.tune_param)
         runs = _tuning_runs(frame, claim.id, variant, profile)
         done = runs[record.usable(runs)] if not runs.empty else runs
         metric = prof.tune_metric or (m.baseline_metric if variant == m.baseline and m.baseline_metric else m.metric)
-        lrs = record.params(done, "train.lr").astype(float) if not done.empty else pd.Series(dtype=float)
+        lrs = record.params(done, prof.tune_param).astype(float) if not done.empty else pd.Series(dtype=float)
         scores: dict[float, float] = {}
         complete = True
         for lr in grid:

@@ -20,7 +20,7 @@ def tuning_appendix(results: list[MeasureResult], frame: pd.DataFrame) -> list[d
     """Per claim, profile and tuned variant: the grid's scores, the rate chosen and the runs behind them."""
     seen: set[tuple[str, str]] = set()
     out = []
-    status, seed, lr = record.tags(frame, Tag.STATUS), record.tags(frame, Tag.SEED), record.params(frame, "train.lr")
+    status, seed = record.tags(frame, Tag.STATUS), record.tags(frame, Tag.SEED)
     for r in results:
         key = (r.claim.id, r.profile)
         if key in seen or not r.tuning:
@@ -28,13 +28,15 @@ def tuning_appendix(results: list[MeasureResult], frame: pd.DataFrame) -> list[d
         seen.add(key)
         for variant, choice in r.tuning.items():
             runs = frame[frame["run_id"].isin(choice.runs)] if choice.runs else frame.iloc[0:0]
+            value = record.params(frame, choice.param)
             out.append({
                 "anchor": f"tuning-{r.claim.id}-{r.profile}-{variant}", "claim": r.claim.id, "profile": r.profile,
                 "variant": variant, "measure": choice.measure, "better": choice.better, "decided": choice.note,
                 "on_edge": choice.on_edge, "chosen": choice.lr,
+                "param": "learning rate" if choice.param == "train.lr" else choice.name,
                 "grid": [{"lr": f"{row['lr']:g}", "runs": row["runs"], "mean": fmt(row["mean"]),
                           "chosen": row["chosen"]} for row in choice.rows],
-                "runs": [{"run_id": rid, "seed": seed[i], "lr": lr[i], "status": status[i]}
+                "runs": [{"run_id": rid, "seed": seed[i], "lr": value[i], "status": status[i]}
                          for i, rid in zip(runs.index, runs["run_id"])],
             })
     return out

@@ -45,14 +45,14 @@ GROUP = {record.tag_col(Tag.PROFILE): "profile", record.param_col("data.source")
          record.tag_col(Tag.dataset("classes")): "classes", record.param_col("model.input_size"): "size",
          record.param_col("model.width"): "width", record.param_col("train.epochs"): "epochs",
          record.param_col("data.eval_crops"): "crops", record.param_col("train.lr"): "lr",
-         record.param_col("train.holdout_per_class"): "holdout"}
+         record.param_col("train.weight_decay"): "weight_decay", record.param_col("train.holdout_per_class"): "holdout"}
 
 
 def unmodified_roles(claims: list[Claim]) -> set[str]:
     """``profile|claim:variant`` for every variant that changes nothing (the paper's net in that claim).
 
-    Not a learning rate of its own either: a tuned variant trains at the rate its grid chose, so its
-    runs are not the baseline's even where its settings are. Runs that still differ in a setting the
+    Not a tuned setting of its own either: a tuned variant trains at the rate (or weight decay) its
+    grid chose, so its runs are not the baseline's even where its settings are. Runs that still differ in a setting the
     profile changes are told apart by ``GROUP`` (one row each).
     """
     out = set()
