@@ -52,8 +52,8 @@ def unmodified_roles(claims: list[Claim]) -> set[str]:
     """``profile|claim:variant`` for every variant that changes nothing (the paper's net in that claim).
 
     Not a tuned setting of its own either: a tuned variant trains at the rate (or weight decay) its
-    grid chose, so its runs are not the baseline's even where its settings are. Runs that still differ in a setting the
-    profile changes are told apart by ``GROUP`` (one row each).
+    grid chose, so its runs are not the baseline's even where its settings are. Runs that still
+    differ in a setting the profile changes are told apart by ``GROUP`` (one row each).
     """
     out = set()
     for claim in claims:
