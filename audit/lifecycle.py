@@ -202,18 +202,19 @@ def evaluate(run: PlannedRun, tracker: Tracker, workdir: Path, outcome: Outcome)
     missing = unevaluated(run, tracker, outcome)
     if not missing or outcome.run_id is None:
         return outcome
-    weights = checkpoints(workdir, run.config_hash) / "final.pt"
+    names, weights = ", ".join(missing), checkpoints(workdir, run.config_hash) / "final.pt"
     if not weights.exists():
-        return replace(outcome, detail=f"{outcome.detail}; not evaluated ({', '.join(missing)}): its final "
-                                       f"weights are not on this machine ({weights})".lstrip("; "))
+        return _noted(outcome, f"not evaluated ({names}): its final weights are not on this machine ({weights})")
     try:
         metrics = evaluate_saved(run.config, weights, workdir, missing)
     except Exception as exc:  # the run stays as it is; the measure shows it has no figure
-        return replace(outcome, detail=f"{outcome.detail}; evaluation {', '.join(missing)} failed: "
-                                       f"{type(exc).__name__}: {exc}".lstrip("; "))
+        return _noted(outcome, f"evaluation {names} failed: {type(exc).__name__}: {exc}")
     tracker.log_metrics(outcome.run_id, metrics, step=tracker.last_step(outcome.run_id))
-    return replace(outcome, detail=f"{outcome.detail}; evaluated {', '.join(missing)} from its saved "
-                                   "weights".lstrip("; "))
+    return _noted(outcome, f"evaluated {names} from its saved weights")
+
+
+def _noted(outcome: Outcome, note: str) -> Outcome:
+    return replace(outcome, detail=f"{outcome.detail}; {note}" if outcome.detail else note)
 
 
 def live(run: PlannedRun, tracker: Tracker, workdir: Path, profile: str, claim_files: dict[str, Path],
