@@ -136,11 +136,11 @@ def test_plan_prints_the_family_the_power_and_the_tuning_runs(tmp_path: Path) ->
 
 def test_run_takes_one_claim_of_an_audit_at_a_time(tmp_path: Path) -> None:
     """`audit run --audit F --claim relu` plans relu's runs only, tagged with the whole audit's registration."""
-    from audit.cli import _scope
+    from audit.cli import scope_of
 
     audit_file = tmp_path / "audit.yaml"
     audit_file.write_text(AUDIT.format(claims=REPO / "claims"))
-    whole, part = _scope((), None, None, str(audit_file)), _scope((), None, None, str(audit_file), only=("relu",))
+    whole, part = scope_of((), None, None, str(audit_file)), scope_of((), None, None, str(audit_file), only=("relu",))
     assert [c.id for c in part.claims] == ["relu"] and part.registration.tag == whole.registration.tag
     data = tmp_path / "cifar10"
     cifar_batches(data)
