@@ -84,11 +84,27 @@ def _at_default(model: BaseModel, fields: tuple[str, ...]) -> set[str]:
     return {f for f in fields if getattr(model, f) == type(model).model_fields[f].default}
 
 
-def claim_digest_json(claim: Claim) -> str:
-    """The claim as resolved, in JSON, without the later-added fields that still hold their default."""
+def claim_digest_json(claim: Claim, profile: str | None = None) -> str:
+    """The claim as resolved, in JSON, without the later-added fields that still hold their default.
+
+    ``profile``: only that profile of the claim (what a registration at that profile depends on);
+    None: every profile, as digests were computed before 2026-12-04 (``LEGACY_DIGESTS``).
+    """
+    other = {k for k in claim.profiles if profile is not None and k != profile}
     exclude = {"measure": {i: _at_default(m, ADDED_FIELDS["measure"]) for i, m in enumerate(claim.measure)},
-               "profiles": {k: _at_default(p, ADDED_FIELDS["profiles"]) for k, p in claim.profiles.items()}}
+               "profiles": {k: True if k in other else _at_default(p, ADDED_FIELDS["profiles"])
+                            for k, p in claim.profiles.items()}}
     return claim.model_dump_json(exclude={key: {k: v for k, v in part.items() if v} for key, part in exclude.items()})
+
+
+# Registrations whose runs were tagged before the digest covered only the registered profile: the
+# whole-claim digest their runs carry, and the profile digest that registration has. Their runs stay
+# "made under this registration" while the audit's digest is still that one (nothing it depends on
+# has changed); tests/test_registration.py recomputes both from the files of commit 88720a3.
+LEGACY_DIGESTS: dict[str, tuple[str, str]] = {
+    "cifar": ("3139347a025f", "2e666f2f423b"),
+    "cifar2012": ("17fd4fe5e9a6", "c3e183f37e34"),
+}
 
 
 @dataclass
@@ -109,16 +125,29 @@ class Registration:
 
     @property
     def digest(self) -> str:
-        """sha256 over the audit file and each claim as resolved (presets included), 12 hex digits."""
+        """sha256 over the audit file and each claim at the audit's profile, as resolved (presets included).
+
+        Only the registered profile counts: a claim's other profiles (another tier's settings) can
+        change without changing what this audit's runs mean. 12 hex digits.
+        """
+        return self._digest(self.spec.profile)
+
+    def _digest(self, profile: str | None) -> str:
         h = hashlib.sha256(self.path.read_bytes())
         for claim in self.claims:
-            h.update(b"\0" + claim_digest_json(claim).encode())
+            h.update(b"\0" + claim_digest_json(claim, profile).encode())
         return h.hexdigest()[:12]
 
     @property
     def tag(self) -> str:
         """What runs made under this registration carry in ``audit.audits``."""
         return f"{self.spec.id}@{self.digest}"
+
+    @property
+    def tags(self) -> set[str]:
+        """Every tag a run made under this registration may carry: today's, and the pre-2026-12-04 one."""
+        legacy, profile_digest = LEGACY_DIGESTS.get(self.spec.id, (None, None))
+        return {self.tag} | ({f"{self.spec.id}@{legacy}"} if legacy and self.digest == profile_digest else set())
 
     def commit(self) -> str:
         """The commit that last changed the audit file, or 'uncommitted' (changed since, or no git)."""

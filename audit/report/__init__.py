@@ -64,7 +64,7 @@ def _measures(claim: Claim, profile: str, results: list[MeasureResult]) -> list[
 
 
 def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[MeasureResult],
-             store: RunStore, registration_tag: str | None) -> dict[str, Any]:
+             store: RunStore, registration_tags: set[str] | None) -> dict[str, Any]:
     """Everything one claim at one profile shows: measures, runs of every status, figures."""
     spec = claim.profiles.get(profile)
     statuses = record.tags(runs, Tag.STATUS)
@@ -72,7 +72,7 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
         "anchor": f"claim-{claim.id}-{profile}", "claim": claim, "profile": profile, "spec": spec,
         "scientific": spec is not None and spec.scientific, "comparable": comparability(claim, profile),
         "measures": _measures(claim, profile, results), "ran": what_was_run(claim, profile, runs),
-        "runs": run_rows(claim, runs, results, registration_tag),
+        "runs": run_rows(claim, runs, results, registration_tags),
         "figures": section_figures(claim, runs, results, store),
         "tuning": results[0].tuning if results else {},
         "colour_runs": colour_view(results, store),
@@ -88,7 +88,7 @@ def _paper_order(claim: Claim) -> tuple[int, ...]:
 
 
 def build_sections(claims: list[Claim], frame: pd.DataFrame, results: list[MeasureResult],
-                   store: RunStore, registration_tag: str | None = None) -> list[dict[str, Any]]:
+                   store: RunStore, registration_tags: set[str] | None = None) -> list[dict[str, Any]]:
     """One section per claim × profile that has runs, even when none of them finished."""
     sections = []
     for claim in sorted(claims, key=_paper_order):
@@ -97,7 +97,7 @@ def build_sections(claims: list[Claim], frame: pd.DataFrame, results: list[Measu
         for profile in sorted(profiles, key=lambda p: (PROFILE_ORDER.get(p, 9), p)):
             mine = [r for r in results if r.claim.id == claim.id and r.profile == profile]
             here = runs[record.of_profile(runs, profile)]
-            sections.append(_section(claim, profile, here, mine, store, registration_tag))
+            sections.append(_section(claim, profile, here, mine, store, registration_tags))
     return sections
 
 
@@ -120,8 +120,8 @@ def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | 
     store = ReportStore(tracker, frame)
     family = registration.family if registration is not None else None
     results = analyse_audit(claims, frame, store, profile, family) if not frame.empty else []
-    tag = registration.tag if registration is not None else None
-    sections = build_sections(claims, frame, results, store, tag)
+    tags = registration.tags if registration is not None else None
+    sections = build_sections(claims, frame, results, store, tags)
     views = [m for s in sections for m in s["measures"]]
     rows = [figures.ForestRow(**m["forest"]) for m in views if m["forest"]]
     forest = figures.forest(rows) if rows else None

@@ -68,7 +68,7 @@ def registration_view(registration: Any, frame: pd.DataFrame) -> dict[str, Any] 
     if registration is None:
         return None
     spec = registration.spec
-    flags = [registered(run, registration.tag) for _, run in frame.iterrows()]
+    flags = [registered(run, registration.tags) for _, run in frame.iterrows()]
     return {
         "id": spec.id, "title": spec.title, "profile": spec.profile, "alpha": spec.alpha, "power": spec.power,
         "commit": registration.commit(), "digest": registration.digest, "file": str(registration.path),

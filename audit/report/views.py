@@ -218,19 +218,19 @@ def what_was_run(claim: Claim, profile: str, runs: pd.DataFrame) -> dict[str, An
     }
 
 
-def registered(run: pd.Series, tag: str | None) -> str:
-    """Whether a run was made under the report's registration: '' (no audit), 'yes', or why not."""
-    if tag is None:
+def registered(run: pd.Series, tags: set[str] | None) -> str:
+    """Whether a run was made under the report's registration (any of its ``tags``): '', 'yes', or why not."""
+    if tags is None:
         return ""
     audits = record.run_roles(run, Tag.AUDITS)
-    if tag in audits:
+    if tags & set(audits):
         return "yes"
-    same = [a for a in audits if a.split("@")[0] == tag.split("@")[0]]
+    same = [a for a in audits if a.split("@")[0] in {t.split("@")[0] for t in tags}]
     return "no: under another version of this audit" if same else "no: made outside this audit"
 
 
 def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
-             registration_tag: str | None = None) -> list[dict[str, str]]:
+             registration_tags: set[str] | None = None) -> list[dict[str, str]]:
     """Every run of a claim at a profile, whatever its status: diverged and failed runs are shown."""
     used, unread = _read_runs(results)
     paired_seeds = {(v, record.tag(run, Tag.SEED)) for _, run in runs.iterrows() if run["run_id"] in used
@@ -265,7 +265,7 @@ def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
             "val1": fmt(_float(record.metric(run, "val_top1_error"))),
             "val5": fmt(_float(record.metric(run, "val_top5_error"))),
             "role": role, "run_id": str(run["run_id"]), "config": record.tag(run, Tag.CONFIG_HASH),
-            "error": record.tag(run, Tag.ERROR), "registered": registered(run, registration_tag),
+            "error": record.tag(run, Tag.ERROR), "registered": registered(run, registration_tags),
             "_key": (order.get(variants[0], 99) if variants else 99, seed, lr),
         })
     out.sort(key=lambda r: r.pop("_key"))  # type: ignore[arg-type]
