@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from audit.config import RunConfig, deep_merge, flatten
 from audit.record import Tag, evaluations_of
-from audit.spec import Claim, SpecError
+from audit.spec import PROBE_SEED_BASE, Claim, SpecError
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,8 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
 
     ``seeds``: one count for every claim, or per claim id (a pre-registered audit's). ``chosen``:
     the learning rate chosen for each tuned (claim, variant) so far. ``tags`` go on every run.
-    ``probe``: every run is a probe that decides what this note says (kept, shown, never evidence).
+    ``probe``: every run is a probe that decides what this note says (kept, shown, never evidence), on
+    seeds 2000, 2001, ... (PROBE_SEED_BASE), so that no probe run is a verdict run with another role.
     """
     names = {profile or c.default_profile() for c in claims}
     plan = Plan(profile=profile or "/".join(sorted(names)), tags=tags or {})
@@ -219,9 +220,10 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
         if prof.needs_data_path and data_path is None and not prof.data.get("path"):
             raise SpecError(f"claim {claim.id}, profile {pname}: needs --data PATH ({prof.description})")
         k = (seeds.get(claim.id) if isinstance(seeds, dict) else seeds) or prof.seeds
+        seed_ids = [PROBE_SEED_BASE + i for i in range(k)] if probe else list(range(k))
         for variant, grid in prof.lr_grid.items():
             if probe:   # a probe tries every rate of the grid on its own seeds: nothing is chosen or pending
-                for seed in range(k):
+                for seed in seed_ids:
                     for lr in grid:
                         plan.add(resolve(claim, pname, variant, seed, lr, data_path),
                                  Role(claim.id, variant, seed, lr, probe=probe, param=prof.tune_param))
@@ -232,7 +234,7 @@ def build_plan(claims: list[Claim], profile: str | None = None, seeds: int | dic
                              Role(claim.id, variant, seed, lr, tuning=True, param=prof.tune_param))
             if (claim.id, variant) not in chosen:
                 plan.pending.append(Pending(claim.id, variant, k))
-        for seed in range(k):
+        for seed in seed_ids:
             resolved: dict[str, RunConfig] = {}
             owner: dict[str, str] = {}  # config hash -> the variant that asked for it
             for variant in variant_order(claim):

@@ -19,6 +19,7 @@ from audit.yaml_reader import SpecError, locate, read_yaml
 
 ENSEMBLE_METRICS = ("val_top1_error", "val_top5_error")
 TUNING_SEED_BASE = 1000  # tuning seeds are 1000, 1001, ...: disjoint from the verdict's 0, 1, ...
+PROBE_SEED_BASE = 2000   # probe seeds 2000, 2001, ...: a probe never trains (so never becomes) a verdict run
 TunedParam = Literal["train.lr", "train.weight_decay"]   # what a profile's lr_grid may set (tune_param)
 
 MeasureKind = Literal["final", "best", "at_epoch", "epochs_to_threshold", "epochs_to_converge", "overfitting_gap",

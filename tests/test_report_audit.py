@@ -171,5 +171,8 @@ def test_a_probe_tries_every_rate_of_a_grid_on_its_own_seeds() -> None:
     plan = build_plan([claim], "smoke", 1, probe="which rates learn?")
     grid = claim.profiles["smoke"].lr_grid
     assert not plan.pending and len(plan.runs) == len(grid["relu"]) + len(grid["tanh"])
-    assert {r.roles[0].seed for r in plan.runs.values()} == {0}
+    assert {r.roles[0].seed for r in plan.runs.values()} == {2000}   # not a verdict seed: never reused as one
     assert all(r.tags("smoke")["audit.purpose"] == "probe" for r in plan.runs.values())
+    chosen = {("relu", variant): rates[0] for variant, rates in grid.items()}
+    verdict = build_plan([claim], "smoke", 1, chosen=chosen)
+    assert not set(plan.runs) & set(verdict.runs)
