@@ -307,6 +307,10 @@ def test_a_profile_can_tune_weight_decay_instead_of_the_rate(tmp_path: Path) -> 
     assert (picked.lr, picked.note) == (0.002, "weight_decay 0.002")
     top1 = next(r for r in analyse_claim(claim, "smoke", frame, tracker) if r.measure.id == "top1")
     assert sorted(row.effect for row in top1.rows) == [1.0, 2.0]     # 33 − 32 and 33 − 31, never 90 − …
+    from audit.report.views import run_rows  # the report's run table shows the tuned weight decay, not the rate
+
+    rows = run_rows(claim, frame, [top1], tuned_param="train.weight_decay")
+    assert sorted(r["setting"] for r in rows if r["variant"] == "l2_tuned") == ["0.002", "0.002", "0.008", "0.008"]
 
 
 def test_a_held_out_tune_metric_needs_held_out_images(tmp_path: Path) -> None:

@@ -230,8 +230,11 @@ def registered(run: pd.Series, tags: set[str] | None) -> str:
 
 
 def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
-             registration_tags: set[str] | None = None) -> list[dict[str, str]]:
-    """Every run of a claim at a profile, whatever its status: diverged and failed runs are shown."""
+             registration_tags: set[str] | None = None, tuned_param: str = "train.lr") -> list[dict[str, str]]:
+    """Every run of a claim at a profile, whatever its status: diverged and failed runs are shown.
+
+    ``tuned_param``: the setting the profile's grid tunes (its ``tune_param``), shown for tuned variants.
+    """
     used, unread = _read_runs(results)
     paired_seeds = {(v, record.tag(run, Tag.SEED)) for _, run in runs.iterrows() if run["run_id"] in used
                     for v in record.variants_of(run, claim.id)}
@@ -257,16 +260,16 @@ def run_rows(claim: Claim, runs: pd.DataFrame, results: list[MeasureResult],
             role = "superseded by a newer run of this variant and seed"
         else:
             role = "not paired (no run of the other variant with this seed)"
-        lr = record.param(run, "train.lr")
+        setting = record.param(run, tuned_param)
         out.append({
-            "variant": ", ".join(variants), "seed": seed, "status": status, "lr": lr if grid else "",
+            "variant": ", ".join(variants), "seed": seed, "status": status, "setting": setting if grid else "",
             "epochs": f"{record.tag(run, Tag.EPOCHS_RUN) or '—'} / {record.param(run, 'train.epochs') or '—'}",
             "train1": fmt(_float(record.metric(run, "train_top1_error"))),
             "val1": fmt(_float(record.metric(run, "val_top1_error"))),
             "val5": fmt(_float(record.metric(run, "val_top5_error"))),
             "role": role, "run_id": str(run["run_id"]), "config": record.tag(run, Tag.CONFIG_HASH),
             "error": record.tag(run, Tag.ERROR), "registered": registered(run, registration_tags),
-            "_key": (order.get(variants[0], 99) if variants else 99, seed, lr),
+            "_key": (order.get(variants[0], 99) if variants else 99, seed, setting),
         })
     out.sort(key=lambda r: r.pop("_key"))  # type: ignore[arg-type]
     return out
