@@ -62,6 +62,9 @@ def check_protocol(claim: Claim, path: Path, index: dict) -> None:
             loc = where + ("tune_metric",)
             if not prof.lr_grid:
                 _fail(path, index, loc, "nothing is tuned here: give an lr_grid or drop tune_metric")
+            if not prof.tune_metric.endswith(("_error", "_loss")):
+                _fail(path, index, loc, f"{prof.tune_metric}: tuning minimises this metric, so it must be an "
+                      "error or a loss (a name ending in _error or _loss)")
             for variant in prof.lr_grid if prof.tune_metric.startswith("holdout_") else []:
                 if not claim.run_overrides(pname, variant).get("train", {}).get("holdout_per_class", 0):
                     _fail(path, index, loc, f"{prof.tune_metric} needs train.holdout_per_class > 0 "

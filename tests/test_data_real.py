@@ -121,7 +121,8 @@ def test_the_tiny_profile_trains_from_the_zip_and_the_report_names_its_classes(w
     _needs(TINY)
     from audit.cli import main
 
-    shrink = "    data: {classes: 5, images_per_class: 10, val_images_per_class: 4}\n    train: {epochs: 1, holdout_per_class: 0}\n"
+    shrink = ("    data: {classes: 5, images_per_class: 10, val_images_per_class: 4}\n"
+              "    train: {epochs: 1, holdout_per_class: 0}\n")
     frame = run_in_place(workdir, lrn_pair("tiny", shrink), "tiny", TINY)
     run = frame.iloc[0]
     assert (run["params.model.input_size"], run["params.data.crop"], run["params.model.width"]) == ("56", "56", "0.5")

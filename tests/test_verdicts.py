@@ -313,6 +313,34 @@ def test_a_profile_can_tune_weight_decay_instead_of_the_rate(tmp_path: Path) -> 
     assert sorted(r["setting"] for r in rows if r["variant"] == "l2_tuned") == ["0.002", "0.002", "0.008", "0.008"]
 
 
+@pytest.mark.parametrize("claim_id", ["dropout", "colour_specialisation"])
+def test_a_tune_metric_is_minimised_whatever_the_tuning_measure_is(claim_id: str, tmp_path: Path) -> None:
+    """dropout's first measure is a gap and colour's an index: at tiny both tune on the held-out error.
+
+    Here lr 0.003 has the smallest gap (it underfits: both errors high) and 0.01 the lowest held-out
+    error: 0.01 must win, and colour's runs (which log no weights here) must not be read as weights.
+    """
+    claim = load_claim(REPO / f"claims/{claim_id}.yaml")
+    variant = next(iter(claim.profiles["tiny"].lr_grid))
+    tracker = store(tmp_path)
+    for lr, (train, val, held_out) in {0.003: (80.0, 81.0, 81.5), 0.01: (60.0, 70.0, 69.0),
+                                       0.03: (65.0, 74.0, 73.0)}.items():
+        log_run(tracker, claim_id, variant, 1000, [{"train_top1_error": train, "val_top1_error": val,
+                                                     "holdout_top1_error": held_out}],
+                profile="tiny", lr=lr, tuning=True, classes=100)
+    picked = choose(claim, "tiny", tracker.runs_frame(), tracker, tuning_seeds=1)[variant]
+    assert picked.lr == 0.01 and [row["mean"] for row in picked.rows] == [81.5, 69.0, 73.0]
+    assert (picked.measure, picked.better) == ("holdout_top1_error", "lower")   # what the appendix shows
+
+
+def test_a_tune_metric_must_be_an_error_or_a_loss(tmp_path: Path) -> None:
+    bad = tmp_path / "lrn.yaml"
+    bad.write_text((REPO / "claims/lrn.yaml").read_text().replace("tune_metric: holdout_top1_error",
+                                                                   "tune_metric: val_nn_feature_agreement", 1))
+    with pytest.raises(SpecError, match=r"tune_metric: val_nn_feature_agreement: tuning minimises this metric"):
+        load_claim(bad)
+
+
 def test_a_held_out_tune_metric_needs_held_out_images(tmp_path: Path) -> None:
     bad = tmp_path / "lrn.yaml"
     bad.write_text((REPO / "claims/lrn.yaml").read_text().replace("holdout_per_class: 100, ", ""))

@@ -3,8 +3,9 @@
 A profile's ``lr_grid`` is run on its tuning seeds (1000, 1001, ...); its values are learning rates,
 or of the field its ``tune_param`` names (``train.weight_decay``: a penalty tuned the same way, for
 the doubt that dropout is roughly a tuned L2 penalty). Per variant, the rate whose runs
-do best on the tuning measure (the variant's own value, in the measure's ``better`` direction; read
-from ``tune_metric`` instead where the profile names one, such as a held-out training slice) is
+do best on the tuning measure (the variant's own value, in the measure's ``better`` direction; where
+the profile names a ``tune_metric``, such as a held-out training slice's error, that metric's final
+value instead, lowest best, whatever kind of measure the claim's is: a gap or a colour index) is
 chosen once every rate has all its tuning runs completed. The verdict's seeds then run at that rate
 only. A choice on the grid's edge is flagged: the best rate may lie outside the grid.
 """
@@ -58,13 +59,16 @@ def choose(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore,
     """Per tuned variant of a claim at a profile: the scores of its grid and the rate chosen."""
     prof = claim.profiles[profile]
     m = claim.tuning_measure(profile)
+    if prof.tune_metric:   # that metric's final value, minimised: never the measure's gap, index or crossing
+        m = m.model_copy(update={"kind": "final", "metric": prof.tune_metric, "baseline_metric": None,
+                                 "better": "lower"})
     seeds = set(prof.tuning_seed_ids(tuning_seeds))
     out: dict[str, Choice] = {}
     for variant, grid in prof.lr_grid.items():
-        choice = Choice(variant, m.id, m.better, param=prof.tune_param)
+        choice = Choice(variant, prof.tune_metric or m.id, m.better, param=prof.tune_param)
         runs = _tuning_runs(frame, claim.id, variant, profile)
         done = runs[record.usable(runs)] if not runs.empty else runs
-        metric = prof.tune_metric or (m.baseline_metric if variant == m.baseline and m.baseline_metric else m.metric)
+        metric = m.baseline_metric if variant == m.baseline and m.baseline_metric else m.metric
         lrs = record.params(done, prof.tune_param).astype(float) if not done.empty else pd.Series(dtype=float)
         scores: dict[float, float] = {}
         complete = True
