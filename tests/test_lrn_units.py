@@ -13,7 +13,8 @@ imagenet and full are the paper's own setting (N(0, 0.01) init, lr 0.01, 0-255 u
 check: there norm1's ratio spreads about 2% and norm2's 0.1-0.2%, at initialisation and still after
 300 SGD steps (batch 32, lr 0.01) on imagenette-mini at 128 px, when the net was still at chance (loss
 2.30). They are marked as expected failures (strict: the day they pass, the mark must go), so the
-finding stays executable; whether LRN starts to act once the paper's net learns needs a GPU.
+finding stays executable; whether LRN starts to act once the paper's net learns needs a GPU:
+`bench/lrn_in_training.py` (run by `bench/gpu_session.sh`) measures these spreads over training.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torch import nn
 from audit.config import DataConfig, RunConfig
 from audit.data import Augmenter, Dataset, load_dataset
 from audit.models import LocalResponseNorm, build_model
+from audit.models.lrn import lrn_spreads
 from audit.plan import build_plan
 from audit.spec import load_claims
 from audit.yaml_reader import SpecError
@@ -42,29 +44,6 @@ CASES = [pytest.param(cid, profile, marks=pytest.mark.xfail(
          else (cid, profile) for cid, claim in CLAIMS.items() for profile in claim.profiles]
 MIN_SPREAD = 0.05
 BATCH = 64
-
-
-def lrn_spreads(model: nn.Module, x: torch.Tensor) -> list[float]:
-    """(p95 − p5) / median of output/input over the nonzero inputs, per LRN layer, for one batch."""
-    spreads: list[float] = []
-
-    def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        a, b = inputs[0].float(), output.float()
-        nonzero = a != 0
-        ratio = b[nonzero] / a[nonzero]
-        pick = torch.randperm(ratio.numel(), generator=torch.Generator().manual_seed(0))[:1_000_000]
-        p5, p50, p95 = torch.quantile(ratio[pick], torch.tensor([0.05, 0.5, 0.95])).tolist()
-        spreads.append((p95 - p5) / p50)
-
-    layers = [m for m in model.modules() if isinstance(m, (LocalResponseNorm, nn.LocalResponseNorm))]
-    handles = [m.register_forward_hook(hook) for m in layers]
-    try:
-        with torch.no_grad():
-            model.eval()(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return spreads
 
 
 @pytest.fixture(scope="module")

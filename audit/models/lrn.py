@@ -262,3 +262,32 @@ class LocalResponseNorm(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, "
                 f"alpha_over_n={self.alpha_over_n}, groups={self.groups}")
+
+
+def lrn_spreads(model: nn.Module, x: Tensor, max_values: int = 1_000_000) -> list[float]:
+    """How far each LRN layer of ``model`` is from a constant rescaling, on the batch ``x``.
+
+    Per LRN layer, in forward order: (p95 − p5) / median of output / input over the nonzero inputs
+    (at most ``max_values`` of them, a fixed random pick). A layer that divides by a near-constant
+    (k dominating alpha·Σa², as with unit-variance inputs or small activations) gives ~0; one
+    that normalises gives a spread of tens of per cent. Runs ``model`` in eval mode, without grad.
+    """
+    spreads: list[float] = []
+
+    def hook(_module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        a, b = inputs[0].float(), output.float()
+        nonzero = a != 0
+        ratio = (b[nonzero] / a[nonzero]).cpu()
+        pick = torch.randperm(ratio.numel(), generator=torch.Generator().manual_seed(0))[:max_values]
+        p5, p50, p95 = torch.quantile(ratio[pick], torch.tensor([0.05, 0.5, 0.95])).tolist()
+        spreads.append((p95 - p5) / p50)
+
+    layers = [m for m in model.modules() if isinstance(m, (LocalResponseNorm, nn.LocalResponseNorm))]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return spreads
