@@ -41,6 +41,7 @@ BUDGET_BYTES = 512 * 1024        # per run: run.json + history.csv + the artifac
 WANTED = ((Artifact.CONFIG,), (Artifact.CLAIMS + "/",), (Artifact.weights("conv1_init"),),
           (Artifact.weights("conv1_final"),), (Artifact.predictions("val_labels"), Artifact.predictions("val_probs")))
 CONFIG_HASH, STATUS, ORIGIN = Tag.CONFIG_HASH, Tag.STATUS, Tag.ORIGIN_RUN   # the run's identity and status
+IMPORT_TAGS = (ORIGIN, Tag.UNEXPORTED)   # what an import adds to a run; an export gives it back as it was
 COMPLETED = tuple(sorted(USABLE))
 
 
@@ -117,7 +118,7 @@ def _dump(data: Any) -> str:
 def export_run(tracker: Tracker, run_id: str, out: Path, budget: int = BUDGET_BYTES) -> str:
     """Write one run's folder under ``out``; return the folder's name (config hash and origin)."""
     run = tracker.client.get_run(run_id)
-    tags = {k: _portable(v) for k, v in run.data.tags.items() if not k.startswith("mlflow.") and k != ORIGIN}
+    tags = {k: _portable(v) for k, v in run.data.tags.items() if not k.startswith("mlflow.") and k not in IMPORT_TAGS}
     origin = run.data.tags.get(ORIGIN, run.info.run_id)
     name = f"{tags.get(CONFIG_HASH, 'no-config')}-{origin[:8]}"
     folder = out / name
@@ -135,6 +136,9 @@ def export_run(tracker: Tracker, run_id: str, out: Path, budget: int = BUDGET_BY
             _fetch(tracker, run, path, folder / "artifacts" / path)
             entry["sha256"] = hashlib.sha256((folder / "artifacts" / path).read_bytes()).hexdigest()
         listed[path] = entry
+    # an imported run lacks what its bundle left out: list those as the bundle did, so a re-export is the same
+    for path, size in json.loads(run.data.tags.get(Tag.UNEXPORTED, "{}")).items():
+        listed.setdefault(path, {"bytes": size, "exported": False})
     meta = {
         "origin_run_id": origin, "run_name": run.info.run_name, "mlflow_status": run.info.status,
         "start_time": run.info.start_time, "end_time": run.info.end_time,
@@ -274,8 +278,12 @@ def _add_run(tracker: Tracker, run: BundledRun) -> str:
 
     meta, client = run.meta, tracker.client
     start = meta.get("start_time") or 0
+    listed = meta.get("artifacts") if isinstance(meta.get("artifacts"), dict) else {}
+    left_out = {p: e.get("bytes") for p, e in listed.items() if isinstance(e, dict) and e.get("exported") is False}
+    tags = {**meta["tags"], ORIGIN: run.origin} | ({Tag.UNEXPORTED: json.dumps(left_out, sort_keys=True)}
+                                                   if left_out else {})
     created = client.create_run(tracker.experiment_id, start_time=start or None, run_name=meta.get("run_name"),
-                                tags={**meta["tags"], ORIGIN: run.origin})
+                                tags=tags)
     rid = created.info.run_id
     params = [Param(k, str(v)) for k, v in meta["params"].items()]
     for i in range(0, len(params), 100):

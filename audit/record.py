@@ -49,6 +49,7 @@ class Tag:
     DATASET_FINGERPRINT = "audit.dataset_fingerprint"
     TRUNCATED_PARAMS = "audit.truncated_params"  # comma-joined params cut short (the whole value: config.json)
     ORIGIN_RUN = "audit.origin_run"    # an imported run: the MLflow run id it was exported from
+    UNEXPORTED = "audit.unexported_artifacts"  # an imported run: JSON {path: bytes} its bundle left out
 
     @staticmethod
     def dataset(field: str) -> str:

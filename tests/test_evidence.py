@@ -44,8 +44,13 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
                + plan_runs([claims["lrn"]], "cifar", 3, data))
     failing = next(i for i, (_, run) in enumerate(planned) if run.roles[0].variant == "one_tower")
     last = planned[-1][1].config_hash
-    fill_store(store(root), planned, {failing: "RuntimeError: out of memory"},
-               lambda run: run.config_hash == last)
+    tracker = store(root)
+    fill_store(tracker, planned, {failing: "RuntimeError: out of memory"}, lambda run: run.config_hash == last)
+    # a data manifest over the budget, as a real run on 50,000 images logs one: listed, never exported
+    manifest = root / "manifest.csv"
+    manifest.write_text("file,label\n" + "x" * BUDGET_BYTES)
+    first = tracker.client.search_runs([tracker.experiment_id], order_by=["attributes.start_time ASC"])[0]
+    tracker.log_artifact(first.info.run_id, manifest, "data")
     return root
 
 
@@ -123,6 +128,9 @@ def test_exporting_an_imported_store_gives_the_same_bundle(bundle: Path, tmp_pat
     _cli("export", "--claims", CLAIMS, "--claim", "relu", "--claim", "colour_specialisation", "--claim", "lrn",
          "--tracking-uri", _uri(target), "--out", again)
     files = sorted(p.relative_to(bundle) for p in bundle.rglob("*") if p.is_file())
+    listings = [json.loads((bundle / f).read_text())["artifacts"] for f in files if f.name == "run.json"]
+    left_out = [a for a in listings if a.get("data/manifest.csv", {}).get("exported") is False]
+    assert len(left_out) == 1, "the manifest over the budget is listed, not exported"
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert all((bundle / f).read_bytes() == (again / f).read_bytes() for f in files)
 
