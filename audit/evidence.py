@@ -151,7 +151,7 @@ def export_run(tracker: Tracker, run_id: str, out: Path, budget: int = BUDGET_BY
 
 
 def exporter() -> dict[str, str]:
-    """The versions that wrote a bundle (runs record their commit and device, not their packages)."""
+    """The versions that wrote a bundle (each run records its own in ``audit.versions``, since 2026-12-04)."""
     out = {"python": platform.python_version()}
     for name in ("alexnet-audit", "mlflow", "torch"):
         try:

@@ -39,6 +39,7 @@ class Tag:
     PROFILE = "audit.profile"
     PURPOSE = "audit.purpose"          # evidence / tuning / probe
     GIT_SHA = "audit.git_sha"
+    VERSIONS = "audit.versions"        # python, torch, torchvision, numpy of the process that started the run
     ERROR = "audit.error"
     RESUMES = "audit.resumes"
     RESUMED_AT_EPOCH = "audit.resumed_at_epoch"
@@ -57,7 +58,8 @@ class Tag:
         return f"audit.dataset_{field}"
 
 
-ENVIRONMENT_TAGS = (Tag.GIT_SHA, Tag.DEVICE, Tag.PLACEMENT, Tag.PROCESSES)   # where and with what a run ran
+# where and with what a run ran
+ENVIRONMENT_TAGS = (Tag.GIT_SHA, Tag.VERSIONS, Tag.DEVICE, Tag.PLACEMENT, Tag.PROCESSES)
 ROLE_TAGS = (Tag.CLAIMS, Tag.VARIANTS, Tag.TUNING, Tag.PROBES, Tag.AUDITS)  # comma-joined sets, merged on reuse
 
 RUNNING, FINISHED, DIVERGED, FAILED = "running", "finished", "diverged", "failed"

@@ -73,6 +73,20 @@ def git_sha() -> str:
         return "unknown"
 
 
+def versions() -> str:
+    """The software a run's numbers depend on, beside its commit: ``python 3.11.9, torch 2.14.1, ...``."""
+    import platform
+    from importlib import metadata
+
+    found = [f"python {platform.python_version()}"]
+    for name in ("torch", "torchvision", "numpy"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return ", ".join(found)
+
+
 @dataclass(frozen=True)
 class TrackedRun:
     run_id: str
@@ -181,7 +195,7 @@ class Tracker:
 
         run = self.client.create_run(self.experiment_id, run_name=name,
                                      tags={Tag.CONFIG_HASH: config_hash, Tag.STATUS: record.RUNNING,
-                                           Tag.GIT_SHA: git_sha(), **tags})
+                                           Tag.GIT_SHA: git_sha(), Tag.VERSIONS: versions(), **tags})
         items = [Param(k, str(v)[:record.MAX_PARAM]) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run.info.run_id, params=items[i:i + 100])

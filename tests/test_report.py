@@ -133,6 +133,7 @@ def test_provenance_names_runs_commits_and_fingerprints(report: Path, store: Pat
     assert all(run_id in html for run_id in frame["run_id"])
     assert all(h in html for h in frame["tags.audit.config_hash"])
     assert all(fp in html for fp in frame["tags.audit.dataset_fingerprint"].dropna())
+    assert all(v in html for v in frame["tags.audit.versions"].dropna())    # the software behind the runs
     assert "report built" in html and "mlflow" in html
 
 

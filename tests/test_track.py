@@ -30,3 +30,18 @@ def test_two_trackers_in_one_process_each_read_their_own_store(tmp_path: Path) -
         tracker.finish(run_id, "finished")
     assert list(first.runs_frame()["tags.audit.claims"]) == ["lrn"]
     assert list(second.runs_frame()["tags.audit.claims"]) == ["relu"]
+
+
+def test_a_run_records_its_commit_and_its_software(workdir: Path) -> None:
+    """A reviewer re-deriving a verdict needs the versions behind each run, not only the report's."""
+    import platform
+
+    import torch
+
+    tracker = Tracker()
+    run_id = tracker.start("abc", {"seed": "0"}, {"audit.claims": "lrn", "audit.profile": "smoke"}, "baseline")
+    tags = tracker.client.get_run(run_id).data.tags
+    expected = f"python {platform.python_version()}, torch {torch.__version__.split('+')[0]}"
+    assert tags["audit.versions"].startswith(expected)
+    assert "torchvision " in tags["audit.versions"] and "numpy " in tags["audit.versions"]
+    assert tags["audit.git_sha"]

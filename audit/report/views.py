@@ -317,5 +317,6 @@ def provenance(frame: pd.DataFrame) -> dict[str, Any]:
                                                               record.tags(frame, Tag.DATASET_FINGERPRINT))})
     return {"columns": list(cols.values()), "rows": table.sort_values(["profile", "claim:variant", "seed"])
             .values.tolist(), "commits": _counts(frame, tag(Tag.GIT_SHA)),
+            "versions": _counts(frame, tag(Tag.VERSIONS)),
             "devices": _counts(frame, tag(Tag.DEVICE)), "fingerprints": fingerprints,
             "statuses": _counts(frame, tag(Tag.STATUS))}
