@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from audit.cli import main
 from audit.track import Tracker
 
-from .test_resilience import audit_cmd, env, histories, runs_by_hash, write_claim
+from .test_resilience import audit_cmd, env, histories, kill_at_first_checkpoint, runs_by_hash, write_claim
 
 
 def _free_port() -> int:
@@ -74,15 +74,7 @@ def test_run_kill_resume_plan_and_report_against_an_mlflow_server(workdir: Path,
     uri, artifacts = mlflow_server
     claim = write_claim(workdir, epochs=4)
     args = ["run", str(claim), "--tracking-uri", uri, "--cpus-per-run", "1"]
-    proc = subprocess.Popen(audit_cmd(*args), cwd=workdir, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    deadline, infos = time.time() + 240, []
-    while time.time() < deadline and proc.poll() is None and not infos:
-        infos = list((workdir / "runs" / "checkpoints").glob("*/last.json"))
-        time.sleep(0.02)
-    assert infos, proc.communicate()[0] if proc.poll() is not None else "no checkpoint appeared"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_at_first_checkpoint(args, workdir)
 
     rerun = CliRunner().invoke(main, args)
     assert rerun.exit_code == 0, rerun.output

@@ -1,4 +1,4 @@
-"""Resilience: run locks, checkpoint/resume bit for bit, SIGKILL mid-run, two `audit run`s at once."""
+"""Resilience: run locks, resume bit for bit, SIGKILL mid-run, an audit continued elsewhere, two runs at once."""
 
 from __future__ import annotations
 
@@ -73,6 +73,21 @@ def runs_by_hash(tracker: Tracker) -> dict[str, list[Any]]:
 def histories(tracker: Tracker) -> dict[str, Any]:
     """config hash → its run's per-epoch metrics (epoch_seconds left out: wall time differs)."""
     return {h: tracker.history(rows[0]["run_id"], METRICS).to_dict("list") for h, rows in runs_by_hash(tracker).items()}
+
+
+def kill_at_first_checkpoint(args: list[str], workdir: Path) -> str:
+    """Start ``audit <args>`` in ``workdir``, SIGKILL it once a checkpoint exists; the interrupted config hash."""
+    proc = subprocess.Popen(audit_cmd(*args), cwd=workdir, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline, infos = time.time() + 240, []
+    while time.time() < deadline and proc.poll() is None and not infos:
+        infos = list((workdir / "runs" / "checkpoints").glob("*/last.json"))
+        time.sleep(0.02)
+    assert infos, f"no checkpoint appeared:\n{proc.communicate()[0] if proc.poll() is not None else ''}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return infos[0].parent.name
 
 
 @pytest.fixture
@@ -192,18 +207,7 @@ def test_sigkill_mid_run_then_rerun_resumes_the_same_mlflow_run(workdir: Path, k
 
     claim = write_claim(workdir, epochs=5)
     args = ["run", str(claim), "--cpus-per-run", "1"]  # one thread everywhere: the same float sums
-    proc = subprocess.Popen(audit_cmd(*args), cwd=workdir, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 240
-    infos: list[Path] = []
-    while time.time() < deadline and proc.poll() is None and not infos:
-        infos = list((workdir / "runs" / "checkpoints").glob("*/last.json"))
-        time.sleep(0.02)
-    assert infos, f"no checkpoint appeared:\n{proc.communicate()[0] if proc.poll() is not None else ''}"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    killed_hash = infos[0].parent.name
+    killed_hash = kill_at_first_checkpoint(args, workdir)
     tracker = Tracker()
     assert tracker.find(killed_hash).status == "running", "the kill must interrupt the run"
 
@@ -224,6 +228,41 @@ def test_sigkill_mid_run_then_rerun_resumes_the_same_mlflow_run(workdir: Path, k
     ref = CliRunner().invoke(main, args)
     assert ref.exit_code == 0, ref.output
     assert histories(Tracker()) == got, "a killed and resumed run ends exactly like an uninterrupted one"
+
+
+def test_an_audit_continues_on_a_fresh_machine_from_its_bundle(workdir: Path) -> None:
+    """Killed mid-run, exported, imported where no checkpoint is: the interrupted run is marked abandoned
+    and trained again, finished runs are reused, and the next export holds both, honestly labelled."""
+    from click.testing import CliRunner
+
+    from audit.cli import main
+
+    (workdir / "claims").mkdir()
+    claim = write_claim(workdir / "claims", epochs=6)
+    args = ["run", str(claim), "--cpus-per-run", "1"]
+    killed = kill_at_first_checkpoint(args, workdir)
+    assert Tracker().find(killed).status == "running", "the kill must interrupt the run"
+    runner = CliRunner()
+    exported = runner.invoke(main, ["export", "--claims", str(workdir / "claims"), "--out", str(workdir / "bundle")])
+    assert exported.exit_code == 0, exported.output
+
+    fresh = workdir / "fresh"   # another machine: the bundle, and nothing of runs/
+    fresh.mkdir()
+    os.chdir(fresh)
+    imported = runner.invoke(main, ["import", str(workdir / "bundle")])
+    assert imported.exit_code == 0, imported.output
+    rerun = runner.invoke(main, args)
+    assert rerun.exit_code == 0, rerun.output
+    by_hash = runs_by_hash(Tracker())
+    statuses = sorted(r["tags.audit.status"] for r in by_hash[killed])
+    assert statuses == ["failed", "finished"], statuses
+    abandoned = next(r for r in by_hash[killed] if r["tags.audit.status"] == "failed")
+    assert abandoned["tags.audit.error"].startswith("abandoned: interrupted with no checkpoint")
+    assert all([r["tags.audit.status"] for r in rows] == ["finished"] for h, rows in by_hash.items() if h != killed)
+    again = runner.invoke(main, ["export", "--claims", str(workdir / "claims"), "--out", str(workdir / "bundle2")])
+    assert again.exit_code == 0, again.output
+    metas = [json.loads(p.read_text()) for p in (workdir / "bundle2").glob("*/run.json")]
+    assert sorted(m["status"] for m in metas if m["config_hash"] == killed) == ["failed", "finished"]
 
 
 # ---------------------------------------------------------------------- two processes on one plan
