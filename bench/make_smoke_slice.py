@@ -11,7 +11,7 @@ first (10 of 100: they span animals, objects and scenes); per class the training
 keeps Tiny ImageNet's own layout (wnids.txt, words.txt, train/<wnid>/images/, the boxes files and
 val/val_annotations.txt restricted to the chosen images), so the ``tiny_imagenet`` reader lists it.
 
-    python bench/make_smoke_slice.py ../shared/data/imagenet/tiny-imagenet-100.zip \
+    python bench/make_smoke_slice.py path/to/tiny-imagenet-100.zip \
         audit/data/embedded/tiny-imagenet-smoke.zip
 """
 

@@ -6,8 +6,8 @@ the profile's own network and data, with weights as the profile initialises them
 depend on what the weights learned). CPU seconds on one thread are what to read while an audit runs
 beside it; the data cache is built first and not counted.
 
-    python bench/saved_eval.py --profile cifar --data ../shared/data/cifar10
-    python bench/saved_eval.py --profile tiny --data ../shared/data/imagenet/tiny-imagenet-100.zip
+    python bench/saved_eval.py --profile cifar --data path/to/cifar10
+    python bench/saved_eval.py --profile tiny --data path/to/tiny-imagenet-100.zip
 """
 
 from __future__ import annotations
