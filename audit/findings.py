@@ -11,6 +11,7 @@ pre-registered family).
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from audit.analyse.measure import MeasureResult, analyse_audit
-from audit.evidence import BundleError, evidence_store, find_bundles, read_manifest
+from audit.evidence import COMPLETED, BundledRun, BundleError, bundled_runs, evidence_store, find_bundles, read_manifest
+from audit.record import Tag
 from audit.report.scale import ScalePanel, effect_by_scale, scale_panels
 from audit.report.store import ReportStore
 from audit.report.views import PROFILE_ORDER, measure_view, select_runs
@@ -30,6 +32,8 @@ HEADER = ("| claim | profile | measure | seeds | effect (95% interval) | verdict
           "|---|---|---|---|---|---|---|")
 FIGURE = "effect-by-scale.png"   # written beside the bundles by `audit findings --write`
 NONE_YET = "No audit of record has been published yet: `results/` holds no evidence bundles."
+PROGRESS = ("| bundle | audit | completed runs (finished or diverged) | other runs | training time |\n"
+            "|---|---|---|---|---|")
 
 
 def _groups(root: Path) -> dict[str | None, list[Path]]:
@@ -109,7 +113,34 @@ def collect(root: Path, claims_dir: Path) -> Findings:
         rows += _rows(claims, found)
         results += found
     body = [HEADER] + [row for _, row in sorted(rows, key=lambda kv: kv[0])]
-    return Findings("\n".join(body) + ("\n\n" + NONE_YET if not rows else ""), scale_panels(results))
+    table = "\n".join(body) + ("\n\n" + NONE_YET if not rows else "")
+    if find_bundles(root):
+        table += ("\n\nThe runs behind it, per bundle (every status; a run's training time is its epochs' wall "
+                  "time):\n\n" + progress_table(root))
+    return Findings(table, scale_panels(results))
+
+
+def _training_seconds(run: BundledRun) -> float:
+    """The run's epochs' wall time (``epoch_seconds``, one value per epoch however often it resumed)."""
+    return sum({step: value for key, step, value in run.metrics() if key == "epoch_seconds"}.values())
+
+
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{n} {name}" for name, n in sorted(counter.items())) or "none"
+
+
+def progress_table(root: Path) -> str:
+    """Per bundle: what its runs are and the training time they took (the cost of the evidence so far)."""
+    rows = [PROGRESS]
+    for bundle in find_bundles(root):
+        runs = bundled_runs(bundle)
+        done = Counter(r.meta["tags"].get(Tag.PURPOSE, "evidence") for r in runs if r.meta["status"] in COMPLETED)
+        other = Counter(r.meta["status"] for r in runs if r.meta["status"] not in COMPLETED)
+        hours = sum(_training_seconds(r) for r in runs) / 3600
+        audit = read_manifest(bundle)["selection"].get("audit") or "— (not pre-registered)"
+        cells = [f"{bundle.relative_to(root).as_posix()}/", audit, _counts(done), _counts(other), f"{hours:.1f} h"]
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(rows)
 
 
 def write(readme: Path, table: str) -> None:

@@ -32,7 +32,7 @@ def log_run(tracker: Tracker, claim: str, variant: str, seed: int, history: list
             "audit.probes": role if probe else "", "audit.probe_note": probe,
             "audit.dataset_classes": str(classes), "audit.dataset_val_images": str(val_images),
             "audit.dataset_train_images": str(train_images), "audit.dataset_name": "test data",
-            "audit.audits": audits}
+            "audit.audits": audits, "audit.purpose": "probe" if probe else "tuning" if tuning else "evidence"}
     params = {"train.epochs": str(epochs or len(history)), "train.lr": str(lr)}
     run_id = tracker.start(f"cfg{next(_ids):012d}", params, tags, f"{claim}-{variant}-{seed}")
     batch = [Metric(k, float(v), 0, step) for step, metrics in enumerate(history, start=1) for k, v in metrics.items()]

@@ -32,8 +32,9 @@ def test_the_committed_readme_matches_the_committed_results() -> None:
 def test_the_table_is_written_from_bundles_and_a_disagreeing_readme_fails(tmp_path: Path) -> None:
     tracker = store(tmp_path)
     for seed, (with_lrn, without) in enumerate([(11.0, 13.1), (11.5, 13.4), (10.8, 12.9)]):
-        log_run(tracker, "lrn", "with_lrn", seed, errors(14.0, with_lrn), lr=LRN_CIFAR_LR)
-        log_run(tracker, "lrn", "without_lrn", seed, errors(15.0, without), lr=LRN_CIFAR_LR)
+        for variant, values in (("with_lrn", (14.0, with_lrn)), ("without_lrn", (15.0, without))):
+            timed = [{**epoch, "epoch_seconds": 900.0} for epoch in errors(*values)]   # 2 epochs of 15 min
+            log_run(tracker, "lrn", variant, seed, timed, lr=LRN_CIFAR_LR)
     log_lrn_tuning(tracker)
     results = tmp_path / "results"
     exported = CliRunner().invoke(main, ["export", "--claims", CLAIMS, "--claim", "lrn", "--profile", "cifar",
@@ -52,6 +53,9 @@ def test_the_table_is_written_from_bundles_and_a_disagreeing_readme_fails(tmp_pa
     assert row == ("| lrn | cifar | val top-1 error, with − without LRN | 3 | −2.03 pp [−2.32, −1.75] | supported "
                    "| −2 pp |")
     assert _findings("--evidence", results, "--check", readme)[0] == 0
+    # under the table, each bundle's runs and what they cost
+    progress = next(line for line in text.splitlines() if line.startswith("| cifar/ |"))
+    assert progress == "| cifar/ | — (not pre-registered) | 6 evidence, 12 tuning | none | 3.0 h |"
     # the effect-against-scale figure: written beside the bundles, linked under the table, drawn again the same
     figure = results / "effect-by-scale.png"
     assert "![Each claim's effect at every tier with evidence, beside the paper's](results/effect-by-scale.png)" in text
