@@ -133,3 +133,22 @@ def test_the_check_catches_a_rescaling(datasets: dict) -> None:
 def test_cases_cover_every_claim_file() -> None:
     ids = {(case.values if hasattr(case, "values") else case)[0] for case in CASES}
     assert ids == {p.stem for p in Path(REPO / "claims").glob("*.yaml")}
+
+
+@pytest.mark.skipif(not IMAGENETTE.exists(),
+                    reason=f"{IMAGENETTE} not found (development data, not needed by the project)")
+def test_the_training_probe_measures_the_paper_setting_over_epochs(tmp_path: Path) -> None:
+    """bench/lrn_in_training.py (meant for a GPU): one epoch on the CPU, the spreads at epoch 0 and 1 as rows."""
+    import json
+
+    from bench.lrn_in_training import main
+
+    out = tmp_path / "rows.json"
+    main(["--data", str(IMAGENETTE), "--profile", "imagenet", "--epochs", "1", "--measure-at", "1",
+          "--workdir", str(tmp_path / "work"), "--device", "cpu", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["status"] == "finished" and report["config"]["train"]["schedule"] == "constant"
+    assert [row["epoch"] for row in report["rows"]] == [0, 1]
+    assert all(len(row["spreads"]) == 2 for row in report["rows"])          # norm1, norm2
+    assert report["rows"][0]["spreads"][0] < MIN_SPREAD                     # the xfail's finding, at epoch 0
+    assert report["rows"][1]["train_loss"] is not None
