@@ -137,7 +137,7 @@ def export_run(tracker: Tracker, run_id: str, out: Path, budget: int = BUDGET_BY
             entry["sha256"] = hashlib.sha256((folder / "artifacts" / path).read_bytes()).hexdigest()
         listed[path] = entry
     # an imported run lacks what its bundle left out: list those as the bundle did, so a re-export is the same
-    for path, size in json.loads(run.data.tags.get(Tag.UNEXPORTED, "{}")).items():
+    for path, size in _left_out(run.data.tags.get(Tag.UNEXPORTED)).items():
         listed.setdefault(path, {"bytes": size, "exported": False})
     meta = {
         "origin_run_id": origin, "run_name": run.info.run_name, "mlflow_status": run.info.status,
@@ -150,8 +150,17 @@ def export_run(tracker: Tracker, run_id: str, out: Path, budget: int = BUDGET_BY
     return name
 
 
+def _left_out(tag: str | None) -> dict[str, Any]:
+    """The ``audit.unexported_artifacts`` tag as {path: bytes}; empty when absent or not that shape."""
+    try:
+        value = json.loads(tag or "{}")
+    except ValueError:
+        return {}
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def exporter() -> dict[str, str]:
-    """The versions that wrote a bundle (each run records its own in ``audit.versions``, since 2026-12-04)."""
+    """The versions that wrote a bundle (each run also records those it ran with: ``audit.versions``)."""
     out = {"python": platform.python_version()}
     for name in ("alexnet-audit", "mlflow", "torch"):
         try:
@@ -280,8 +289,9 @@ def _add_run(tracker: Tracker, run: BundledRun) -> str:
     start = meta.get("start_time") or 0
     listed = meta.get("artifacts") if isinstance(meta.get("artifacts"), dict) else {}
     left_out = {p: e.get("bytes") for p, e in listed.items() if isinstance(e, dict) and e.get("exported") is False}
-    tags = {**meta["tags"], ORIGIN: run.origin} | ({Tag.UNEXPORTED: json.dumps(left_out, sort_keys=True)}
-                                                   if left_out else {})
+    tags = {k: v for k, v in meta["tags"].items() if k not in IMPORT_TAGS} | {ORIGIN: run.origin}
+    if left_out:
+        tags[Tag.UNEXPORTED] = json.dumps(left_out, sort_keys=True)
     created = client.create_run(tracker.experiment_id, start_time=start or None, run_name=meta.get("run_name"),
                                 tags=tags)
     rid = created.info.run_id
