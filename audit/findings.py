@@ -32,8 +32,8 @@ HEADER = ("| claim | profile | measure | seeds | effect (95% interval) | verdict
           "|---|---|---|---|---|---|---|")
 FIGURE = "effect-by-scale.png"   # written beside the bundles by `audit findings --write`
 NONE_YET = "No audit of record has been published yet: `results/` holds no evidence bundles."
-PROGRESS = ("| bundle | audit | completed runs (finished or diverged) | other runs | training time |\n"
-            "|---|---|---|---|---|")
+PROGRESS = ("| bundle | audit | registered comparisons: runs completed / planned | completed runs (finished or "
+            "diverged) | other runs | training time |\n|---|---|---|---|---|---|")
 
 
 def _groups(root: Path) -> dict[str | None, list[Path]]:
@@ -129,16 +129,38 @@ def _counts(counter: Counter) -> str:
     return ", ".join(f"{n} {name}" for name, n in sorted(counter.items())) or "none"
 
 
+def _registered_progress(registration: Any, runs: list[BundledRun]) -> str:
+    """Per registered claim: its (variant, seed) runs completed out of every variant × its registered seeds."""
+    done: set[tuple[str, str, int]] = set()
+    for run in runs:
+        if run.meta["status"] in COMPLETED and run.meta["tags"].get(Tag.SEED, "").isdigit():
+            for role in filter(None, run.meta["tags"].get(Tag.VARIANTS, "").split(",")):
+                claim, _, variant = role.partition(":")
+                done.add((claim, variant, int(run.meta["tags"][Tag.SEED])))
+    parts = []
+    for claim in registration.claims:
+        seeds = registration.seeds[claim.id]
+        got = sum((claim.id, v, seed) in done for v in claim.variants for seed in range(seeds))
+        parts.append(f"{claim.id} {got}/{len(claim.variants) * seeds}")
+    return ", ".join(parts)
+
+
 def progress_table(root: Path) -> str:
-    """Per bundle: what its runs are and the training time they took (the cost of the evidence so far)."""
+    """Per bundle: how far its registered comparisons are, what its runs are and the training time they took."""
+    from audit.registration import load_registration
+
     rows = [PROGRESS]
     for bundle in find_bundles(root):
         runs = bundled_runs(bundle)
+        selection = read_manifest(bundle)["selection"]
+        audit_file = selection.get("audit_file")
+        registered = (_registered_progress(load_registration(audit_file), runs)
+                      if audit_file and Path(audit_file).is_file() else "—")
         done = Counter(r.meta["tags"].get(Tag.PURPOSE, "evidence") for r in runs if r.meta["status"] in COMPLETED)
         other = Counter(r.meta["status"] for r in runs if r.meta["status"] not in COMPLETED)
         hours = sum(_training_seconds(r) for r in runs) / 3600
-        audit = read_manifest(bundle)["selection"].get("audit") or "— (not pre-registered)"
-        cells = [f"{bundle.relative_to(root).as_posix()}/", audit, _counts(done), _counts(other), f"{hours:.1f} h"]
+        cells = [f"{bundle.relative_to(root).as_posix()}/", selection.get("audit") or "— (not pre-registered)",
+                 registered, _counts(done), _counts(other), f"{hours:.1f} h"]
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(rows)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from audit.cli import main
-from audit.findings import END, START
+from audit.findings import END, START, progress_table
 from tests.conftest import REPO
 from tests.runlog import LRN_CIFAR_LR, errors, log_lrn_tuning, log_run, store
 
@@ -27,6 +27,12 @@ def _findings(*args: str) -> tuple[int, str]:
 def test_the_committed_readme_matches_the_committed_results() -> None:
     code, said = _findings("--evidence", REPO / "results", "--check", REPO / "README.md")
     assert code == 0, said
+
+
+def test_progress_counts_a_registered_audits_runs_against_its_plan() -> None:
+    """cifar2012 is complete: 10 registered seeds of relu's two variants, all 20 runs finished."""
+    table = progress_table(REPO / "results")
+    assert "| cifar2012/ | cifar2012@17fd4fe5e9a6 | relu 20/20 | 20 evidence, 12 tuning | none |" in table
 
 
 def test_the_table_is_written_from_bundles_and_a_disagreeing_readme_fails(tmp_path: Path) -> None:
@@ -55,7 +61,7 @@ def test_the_table_is_written_from_bundles_and_a_disagreeing_readme_fails(tmp_pa
     assert _findings("--evidence", results, "--check", readme)[0] == 0
     # under the table, each bundle's runs and what they cost
     progress = next(line for line in text.splitlines() if line.startswith("| cifar/ |"))
-    assert progress == "| cifar/ | — (not pre-registered) | 6 evidence, 12 tuning | none | 3.0 h |"
+    assert progress == "| cifar/ | — (not pre-registered) | — | 6 evidence, 12 tuning | none | 3.0 h |"
     # the effect-against-scale figure: written beside the bundles, linked under the table, drawn again the same
     figure = results / "effect-by-scale.png"
     assert "![Each claim's effect at every tier with evidence, beside the paper's](results/effect-by-scale.png)" in text
