@@ -37,7 +37,7 @@ from audit.models import build_model  # noqa: E402
 from audit.models.placement import TwoDeviceAlexNet  # noqa: E402
 from audit.train.distributed import Runtime, _free_port, _rank_main  # noqa: E402
 from audit.train.loop import train  # noqa: E402
-from bench.lrn_in_training import planned_config  # noqa: E402
+from bench.lrn_in_training import planned_config, with_whole_data  # noqa: E402
 
 
 class EpochLog:
@@ -58,10 +58,7 @@ class EpochLog:
 
 
 def config(data: str, epochs: int, precision: str) -> RunConfig:
-    cfg = planned_config("lrn", "with_lrn", "full", data)
-    whole = {"classes": None, "images_per_class": None, "val_images_per_class": None}
-    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs, "precision": precision}),
-                                  "data": cfg.data.model_copy(update=whole)})
+    return with_whole_data(planned_config("lrn", "with_lrn", "full", data), epochs=epochs, precision=precision)
 
 
 def check_placement(cfg: RunConfig) -> dict:

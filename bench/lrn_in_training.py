@@ -53,6 +53,13 @@ def planned_config(claim_id: str, variant: str, profile: str, data: str) -> RunC
     raise SystemExit(f"{claim_id}/{profile}: no planned run of variant {variant!r}")
 
 
+def with_whole_data(cfg: RunConfig, **train: object) -> RunConfig:
+    """``cfg`` reading every class and image of its data path, with ``train`` fields replaced."""
+    whole = {"classes": None, "images_per_class": None, "val_images_per_class": None}
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update=train),
+                                  "data": cfg.data.model_copy(update=whole)})
+
+
 class SpreadProbe:
     """A RunLogger that, at chosen epochs, measures LRN spreads on the checkpoint just written."""
 
@@ -110,9 +117,7 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = planned_config(args.claim, args.variant, args.profile, args.data)
     update = {"epochs": args.epochs} | ({"schedule": "constant"} if args.schedule == "constant" else {})
-    whole = {"classes": None, "images_per_class": None, "val_images_per_class": None}  # all of --data
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=update),
-                                 "data": cfg.data.model_copy(update=whole)})
+    cfg = with_whole_data(cfg, **update)
     device = torch.device(args.device)
     print(f"{args.claim}/{args.profile} [{args.variant}]: {cfg.model.input_size} px, lr {cfg.train.lr} "
           f"({cfg.train.schedule}), {cfg.train.precision}, {args.epochs} epochs, on {device}", flush=True)
