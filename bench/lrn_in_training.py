@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--schedule", default="constant", choices=["constant", "profile"],
                         help="constant: the profile's rate throughout; profile: the profile's own schedule")
+    parser.add_argument("--lr", type=float, default=None, help="replace the profile's learning rate")
     parser.add_argument("--measure-at", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50, 100])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lrn-in-training"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = planned_config(args.claim, args.variant, args.profile, args.data)
     update = {"epochs": args.epochs} | ({"schedule": "constant"} if args.schedule == "constant" else {})
+    update |= {"lr": args.lr} if args.lr is not None else {}
     cfg = with_whole_data(cfg, **update)
     device = torch.device(args.device)
     print(f"{args.claim}/{args.profile} [{args.variant}]: {cfg.model.input_size} px, lr {cfg.train.lr} "

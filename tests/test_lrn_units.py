@@ -13,8 +13,9 @@ imagenet and full are the paper's own setting (N(0, 0.01) init, lr 0.01, 0-255 u
 check: there norm1's ratio spreads about 2% and norm2's 0.1-0.2%, at initialisation and still after
 300 SGD steps (batch 32, lr 0.01) on imagenette-mini at 128 px, when the net was still at chance (loss
 2.30). They are marked as expected failures (strict: the day they pass, the mark must go), so the
-finding stays executable; whether LRN starts to act once the paper's net learns needs a GPU:
-`bench/lrn_in_training.py` (run by `bench/gpu_session.sh`) measures these spreads over training.
+finding stays executable. Over training, on a GPU (`bench/lrn_in_training.py`, docs/paper.md §8):
+where the paper's net learns, norm1's spread passes 5% between epochs 20 and 50 of imagenette-mini,
+while norm2's stays at most 1.1% through 150 epochs.
 """
 
 from __future__ import annotations
