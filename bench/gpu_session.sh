@@ -3,9 +3,11 @@
 #   bash bench/gpu_session.sh DATA OUT
 # DATA: an ILSVRC-2012-layout set (imagenette-mini.zip will do); OUT: where the logs and JSON go.
 # Each step has its own time limit, so a slow or broken step cannot eat the others' time.
-# About 7 minutes in all at most: the GPU paths (gpu_check.py), images/s against torchvision's
-# AlexNet (train.py), and whether the paper's LRN starts to normalise as its net learns
-# (lrn_in_training.py at the imagenet and full profiles).
+# About 7 minutes in all at most: the GPU paths (gpu_check.py); images/s against torchvision's
+# AlexNet (train.py), with ours also timed without LRN and with nn.LocalResponseNorm, and a profile
+# of one bf16 step at 224 px, to tell where the 0.4-0.67x of the first GPU session (BENCHMARKS.md)
+# goes; and the paper's LRN over training (lrn_in_training.py, imagenet profile at lr 0.003, where
+# the net learns on imagenette-mini; docs/paper.md section 8).
 set -u
 DATA=$1; OUT=$2
 mkdir -p "$OUT"
@@ -18,8 +20,8 @@ step() {  # step SECONDS NAME COMMAND...
 }
 nvidia-smi -L
 step 100 gpu_check python3 bench/gpu_check.py --data "$DATA" --workdir /dev/shm/gc --epochs 2 --json "$OUT/gpu_check.json"
-step 80 train_bench python3 bench/train.py --cases 224 64 --batch 128 --channels-last both --steps 10 --warmup 3 --repeats 5
-step 150 lrn_imagenet python3 bench/lrn_in_training.py --data "$DATA" --profile imagenet --epochs 400 \
-  --measure-at 1 2 5 10 20 50 100 150 200 250 300 350 400 --workdir /dev/shm/li --json "$OUT/lrn_imagenet.json"
-step 90 lrn_full python3 bench/lrn_in_training.py --data "$DATA" --profile full --epochs 80 \
-  --measure-at 1 5 10 20 40 60 80 --workdir /dev/shm/lf --json "$OUT/lrn_full.json"
+step 120 train_bench python3 bench/train.py --cases 224 64 --batch 128 --channels-last both --steps 10 --warmup 3 --repeats 5 \
+  --extra torch_lrn no_lrn
+step 40 profile_224 python3 bench/train.py --profile --cases 224 --batch 128 --precision bf16 --channels-last yes
+step 130 lrn_imagenet python3 bench/lrn_in_training.py --data "$DATA" --profile imagenet --lr 0.003 --epochs 150 \
+  --measure-at 1 5 10 20 50 100 150 --workdir /dev/shm/li --json "$OUT/lrn_imagenet.json"

@@ -68,7 +68,8 @@ CASES = {
 
 def ours(case: Case, variant: str = "ours") -> nn.Module:
     """Our net; ``torch_lrn``: with nn.LocalResponseNorm (over all channels); ``lrn_ops``: our LRN
-    without its C kernel; ``nchw``: no channels_last."""
+    without its C kernel; ``no_lrn``: the LRN layers removed (what they cost); ``nchw``: no
+    channels_last."""
     cfg = ModelConfig(input_size=case.input_size, width=case.width)
     model = build_model(cfg, case.num_classes)
     if variant == "nchw":
@@ -77,11 +78,12 @@ def ours(case: Case, variant: str = "ours") -> nn.Module:
         for child in model.modules():
             if isinstance(child, LocalResponseNorm):
                 child.native = False
-    if variant == "torch_lrn":
+    if variant in ("torch_lrn", "no_lrn"):
         for name, child in model.features.named_children():
             if isinstance(child, LocalResponseNorm):
-                torch_lrn = nn.LocalResponseNorm(child.size, child.alpha, child.beta, child.k)
-                setattr(model.features, name, torch_lrn)
+                replacement = (nn.Identity() if variant == "no_lrn"
+                               else nn.LocalResponseNorm(child.size, child.alpha, child.beta, child.k))
+                setattr(model.features, name, replacement)
     return model
 
 
@@ -156,7 +158,8 @@ def profile_ours(case: Case, batch: int, precision: str, channels_last: bool, de
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         step()
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+    sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=20))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--allocator", choices=["tuned", "default", "both"], default="tuned",
                         help="tuned: malloc keeps large freed blocks, as in training (audit.train.allocator)")
     parser.add_argument("--extra", nargs="*", choices=list(EXTRAS), default=[],
-                        help="more columns: ours with nn.LocalResponseNorm; ours without inner channels_last")
+                        help="more columns: ours with nn.LocalResponseNorm, with our LRN in torch ops, without LRN, "
+                             "without inner channels_last")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per net first")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per net (median)")
     parser.add_argument("--steps", type=int, default=2, help="steps per timed repeat")
@@ -245,7 +249,8 @@ def rows(args: argparse.Namespace, layouts: list[bool], device: torch.device) ->
             for name in args.cases for precision in args.precision for cl in layouts]
 
 
-EXTRAS = {"torch_lrn": "ours, nn.LocalResponseNorm", "lrn_ops": "ours, LRN in torch ops", "nchw": "ours, NCHW inside"}
+EXTRAS = {"torch_lrn": "ours, nn.LocalResponseNorm", "lrn_ops": "ours, LRN in torch ops",
+          "no_lrn": "ours, no LRN", "nchw": "ours, NCHW inside"}
 
 
 def row(
