@@ -146,9 +146,10 @@ def test_the_training_probe_measures_the_paper_setting_over_epochs(tmp_path: Pat
 
     out = tmp_path / "rows.json"
     main(["--data", str(IMAGENETTE), "--profile", "imagenet", "--epochs", "1", "--measure-at", "1",
-          "--workdir", str(tmp_path / "work"), "--device", "cpu", "--json", str(out)])
+          "--lr", "0.003", "--workdir", str(tmp_path / "work"), "--device", "cpu", "--json", str(out)])
     report = json.loads(out.read_text())
     assert report["status"] == "finished" and report["config"]["train"]["schedule"] == "constant"
+    assert report["config"]["train"]["lr"] == 0.003                        # the profile's 0.01, replaced
     assert [row["epoch"] for row in report["rows"]] == [0, 1]
     assert all(len(row["spreads"]) == 2 for row in report["rows"])          # norm1, norm2
     assert report["rows"][0]["spreads"][0] < MIN_SPREAD                     # the xfail's finding, at epoch 0
