@@ -213,6 +213,23 @@ def find_bundles(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob("bundle.json"))
 
 
+def bundles_by_audit(root: Path) -> dict[str | None, list[Path]]:
+    """Bundles under ``root`` by the audit file they were exported under (None: no pre-registration)."""
+    out: dict[str | None, list[Path]] = {}
+    for bundle in find_bundles(root):
+        out.setdefault(read_manifest(bundle)["selection"].get("audit_file"), []).append(bundle)
+    return out
+
+
+def registration_of(audit_file: str, bundles: list[Path]) -> Any:
+    """The registration a bundle was exported under, loaded from its audit file (one clear error if absent)."""
+    from audit.registration import load_registration
+
+    if not Path(audit_file).is_file():
+        raise BundleError(f"{bundles[0] / 'bundle.json'}: its audit file {audit_file} is not here")
+    return load_registration(audit_file)
+
+
 @dataclass
 class BundledRun:
     folder: Path

@@ -19,7 +19,16 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from audit.analyse.measure import MeasureResult, analyse_audit
-from audit.evidence import COMPLETED, BundledRun, BundleError, bundled_runs, evidence_store, find_bundles, read_manifest
+from audit.evidence import (
+    COMPLETED,
+    BundledRun,
+    bundled_runs,
+    bundles_by_audit,
+    evidence_store,
+    find_bundles,
+    read_manifest,
+    registration_of,
+)
 from audit.record import Tag
 from audit.report.scale import ScalePanel, effect_by_scale, scale_panels
 from audit.report.store import ReportStore
@@ -36,14 +45,6 @@ PROGRESS = ("| bundle | audit | registered comparisons: runs completed / planned
             "diverged) | other runs | training time |\n|---|---|---|---|---|---|")
 
 
-def _groups(root: Path) -> dict[str | None, list[Path]]:
-    """Bundles by the audit file they were exported under (None: no pre-registration)."""
-    out: dict[str | None, list[Path]] = {}
-    for bundle in find_bundles(root):
-        out.setdefault(read_manifest(bundle)["selection"].get("audit_file"), []).append(bundle)
-    return out
-
-
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -58,14 +59,13 @@ def _results(claims: list[Claim], store: Any, registration: Any) -> list[Measure
     return analyse_audit(claims, frame, ReportStore(store, frame), profile, family)
 
 
-def _rows(claims: list[Claim], results: list[MeasureResult]) -> list[tuple[tuple, str]]:
-    """(sort key, markdown row) per measure result."""
-    order = {c.id: i for i, c in enumerate(claims)}
+def _rows(order: dict[str, int], results: list[MeasureResult]) -> list[tuple[tuple, str]]:
+    """(sort key, markdown row) per measure result; ``order``: claim id → its place in the table."""
     rows = []
     for r in results:
         v = measure_view(r)
         cells = [r.claim.id, r.profile, v["label"], str(v["seeds"]), f"{v['mean']} {v['ci']}", v["badge"], v["paper"]]
-        key = (order[r.claim.id], PROFILE_ORDER.get(r.profile, 9), r.profile,
+        key = (order.get(r.claim.id, len(order)), r.claim.id, PROFILE_ORDER.get(r.profile, 9), r.profile,
                [m.id for m in r.claim.measure].index(r.measure.id))
         rows.append((key, "| " + " | ".join(_cell(c) for c in cells) + " |"))
     return rows
@@ -96,21 +96,16 @@ def findings_table(root: Path, claims_dir: Path) -> str:
 
 def collect(root: Path, claims_dir: Path) -> Findings:
     """The table and the scale panels of every bundle under ``root``, each audit over its own family."""
-    from audit.registration import load_registration
-
     rows: list[tuple[tuple, str]] = []
     results: list[MeasureResult] = []
-    for audit_file, bundles in _groups(root).items():
-        registration = None
-        if audit_file is not None:
-            if not Path(audit_file).is_file():
-                raise BundleError(f"{bundles[0] / 'bundle.json'}: its audit file {audit_file} is not here")
-            registration = load_registration(audit_file)
+    order = {c.id: i for i, c in enumerate(load_claims([claims_dir]))}   # one claim order across bundles
+    for audit_file, bundles in bundles_by_audit(root).items():
+        registration = registration_of(audit_file, bundles) if audit_file is not None else None
         wanted = {c for b in bundles for c in read_manifest(b)["selection"].get("claims", [])}
         claims = registration.claims if registration else [c for c in load_claims([claims_dir]) if c.id in wanted]
         with evidence_store(root, bundles) as store:
             found = _results(claims, store, registration)
-        rows += _rows(claims, found)
+        rows += _rows(order, found)
         results += found
     body = [HEADER] + [row for _, row in sorted(rows, key=lambda kv: kv[0])]
     table = "\n".join(body) + ("\n\n" + NONE_YET if not rows else "")

@@ -117,7 +117,8 @@ class Registration:
     @property
     def family(self) -> Family:
         members = tuple((cid, mid) for cid, e in self.spec.claims.items() for mid in e.measures)
-        return Family(self.spec.id, self.spec.profile, members, self.spec.alpha)
+        seeds = tuple((cid, e.seeds) for cid, e in self.spec.claims.items())
+        return Family(self.spec.id, self.spec.profile, members, self.spec.alpha, self.spec.tuning_seeds, seeds)
 
     @property
     def seeds(self) -> dict[str, int]:

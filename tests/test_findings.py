@@ -2,17 +2,27 @@
 
 The mechanism is tested on a bundle exported from a real store made here (three seeds of the LRN
 pair at the cifar profile, numbers chosen); the committed README is checked against the committed
-results/ (no audit of record yet, so a table with no rows).
+results/, and the HTML report rendered from results/ must show the same verdicts. A registered
+audit's analysis (its tuning seeds, its registered seeds, "in progress") is tested on runs written
+with chosen numbers under the tiny audit's registration.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from audit.analyse.measure import analyse_audit
+from audit.analyse.stats import IN_PROGRESS, SUPPORTED
 from audit.cli import main
 from audit.findings import END, START, progress_table
+from audit.registration import load_registration
+from audit.report.store import ReportStore
+from audit.report.views import measure_view, select_runs
 from tests.conftest import REPO
 from tests.runlog import LRN_CIFAR_LR, errors, log_lrn_tuning, log_run, store
 
@@ -27,6 +37,25 @@ def _findings(*args: str) -> tuple[int, str]:
 def test_the_committed_readme_matches_the_committed_results() -> None:
     code, said = _findings("--evidence", REPO / "results", "--check", REPO / "README.md")
     assert code == 0, said
+
+
+def test_the_report_from_results_shows_the_readme_verdicts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reviewer's check: `audit report --evidence results/` (nothing trained) gives, claim by claim,
+    the seeds and verdicts of the README's findings table, each bundle read under its own audit."""
+    monkeypatch.chdir(REPO)   # bundles name their audit files relative to the repository
+    out = tmp_path / "index.html"
+    result = CliRunner().invoke(main, ["report", "--claims", CLAIMS, "--evidence", str(REPO / "results"),
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    shown = {(c, p, html.unescape(m), s, v) for c, p, m, v, s in re.findall(
+        r'class="claim-row[^"]*" data-claim="([^"]+)" data-profile="([^"]+)" data-measure="([^"]+)" '
+        r'data-verdict="([^"]+)" data-seeds="([^"]+)"', page)}
+    section = (REPO / "README.md").read_text().split(START)[1].split(END)[0]
+    published = {(c, p, m, s, v) for c, p, m, s, _, v, _ in
+                 (line.strip("|").split(" | ") for line in section.splitlines()
+                  if line.startswith("| ") and line.count(" | ") == 6 and not line.startswith("| claim |"))}
+    assert published and shown == {(c.strip(), p, m, s, v.strip()) for c, p, m, s, v in published}
 
 
 def test_progress_counts_a_registered_audits_runs_against_its_plan() -> None:
@@ -79,3 +108,42 @@ def test_findings_user_errors_name_the_path(tmp_path: Path) -> None:
     assert code == 2 and "missing: no such folder" in said
     code, said = _findings("--evidence", tmp_path, "--check", tmp_path / "NOPE.md")
     assert code == 2 and "NOPE.md: no such file" in said
+
+
+def test_a_registered_comparison_waits_for_its_registered_seeds_and_reads_only_them(tmp_path: Path) -> None:
+    """The tiny audit registers one tuning seed (the profile's default is two) and 10 verdict seeds.
+    The analysis reads the rates from that one seed, as `audit run` did; with 3 of the 10 seeds in,
+    the comparison is "in progress" (no verdict); a seed beyond the registered ten never enters; with
+    all ten it gets its verdict."""
+    registration = load_registration(REPO / "claims" / "audits" / "tiny.yaml")
+    lrn = next(c for c in registration.claims if c.id == "lrn")
+    assert registration.spec.tuning_seeds == 1 < lrn.profiles["tiny"].tuning_seeds
+    assert registration.seeds["lrn"] == 10
+    tracker = store(tmp_path)
+    for variant in ("with_lrn", "without_lrn"):
+        for lr in (0.003, 0.01, 0.03):
+            log_run(tracker, "lrn", variant, 1000, [{"holdout_top1_error": 66.0 if lr == 0.01 else 70.0}],
+                    profile="tiny", lr=lr, tuning=True, classes=100)
+
+    def log_seeds(seeds: range | list[int]) -> None:
+        for seed in seeds:
+            with_lrn, without = 66.0 + 0.1 * (seed % 4), 69.0 - 0.1 * (seed % 3)
+            log_run(tracker, "lrn", "with_lrn", seed, errors(70.0, with_lrn), profile="tiny", lr=0.01, classes=100)
+            log_run(tracker, "lrn", "without_lrn", seed, errors(71.0, without), profile="tiny", lr=0.01, classes=100)
+
+    def top1():
+        frame = select_runs(tracker.runs_frame(), registration.claims, "tiny")
+        results = analyse_audit(registration.claims, frame, ReportStore(tracker, frame), None, registration.family)
+        return next(r for r in results if r.claim.id == "lrn" and r.measure.id == "top1")
+
+    log_seeds([0, 1, 2, 12])   # seed 12: beyond the registration
+    partial = top1()
+    assert {v: c.lr for v, c in partial.tuning.items()} == {"with_lrn": 0.01, "without_lrn": 0.01}
+    assert [row.seed for row in partial.rows] == [0, 1, 2]
+    assert partial.verdict.label == IN_PROGRESS and "3 of the 10 registered seeds" in partial.verdict.reason
+    assert measure_view(partial)["seeds"] == "3 of 10" and measure_view(partial)["badge"] == "in progress"
+    log_seeds(range(3, 10))
+    complete = top1()
+    assert [row.seed for row in complete.rows] == list(range(10))
+    assert complete.verdict.label == SUPPORTED and measure_view(complete)["seeds"] == 10
+    assert complete.family_size == 9 and complete.adjusted_p == min(1.0, 9 * complete.p)   # the others count p = 1

@@ -16,13 +16,25 @@ import pandas as pd
 
 from audit import record
 from audit.analyse.ensemble import ensembles
-from audit.analyse.stats import ALPHA, EXPLORATORY, Effects, Interval, Verdict, decide, holm, p_value, t_interval
+from audit.analyse.stats import (
+    ALPHA,
+    EXPLORATORY,
+    IN_PROGRESS,
+    Effects,
+    Interval,
+    Verdict,
+    decide,
+    holm,
+    p_value,
+    t_interval,
+)
 from audit.analyse.tuning import Choice, choose
 from audit.analyse.values import RunStore, Value, run_value
 from audit.record import Tag
 from audit.spec import Claim, Measure
 
-__all__ = ["Family", "MeasureResult", "RunStore", "SeedRow", "analyse_audit", "analyse_claim", "runs_for"]
+__all__ = ["Family", "MeasureResult", "RunStore", "SeedRow", "analyse_audit", "analyse_claim", "analyse_registered",
+           "runs_for"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,11 @@ class Family:
     profile: str
     members: tuple[tuple[str, str], ...]
     alpha: float = ALPHA
+    tuning_seeds: int | None = None   # the audit's tuning seeds, which decide its rates (None: each profile's)
+    seeds: tuple[tuple[str, int], ...] = ()   # (claim, its registered verdict seeds: 0 .. n - 1)
+
+    def registered_seeds(self, claim_id: str) -> int | None:
+        return dict(self.seeds).get(claim_id)
 
     def __contains__(self, item: tuple[str, str]) -> bool:
         return item in self.members
@@ -69,6 +86,7 @@ class MeasureResult:
     tuning: dict[str, Choice] = field(default_factory=dict)
     datasets: list[str] = field(default_factory=list)
     failed_runs: list[str] = field(default_factory=list)
+    planned_seeds: int | None = None   # a registered audit's seeds for this claim (None: not registered)
 
     @property
     def effects(self) -> Effects:
@@ -141,15 +159,23 @@ def _completed(runs: pd.DataFrame, choice: Choice | None) -> pd.DataFrame:
     return done[(values - choice.lr).abs() < 1e-12 * choice.lr]
 
 
-def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore) -> list[MeasureResult]:
-    """Every measure of one claim at one profile, uncorrected (``analyse_audit`` corrects)."""
+def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunStore,
+                  tuning_seeds: int | None = None, seeds: int | None = None) -> list[MeasureResult]:
+    """Every measure of one claim at one profile, uncorrected (``analyse_audit`` corrects).
+
+    ``tuning_seeds``: how many tuning seeds chose the rates (a registered audit's; None: the profile's).
+    ``seeds``: a registered audit's verdict seeds; runs of any later seed are left out, so seeds
+    added after the registration can never enter its verdict.
+    """
     scientific = claim.profiles[profile].scientific
-    tuning = choose(claim, profile, frame, store)
+    tuning = choose(claim, profile, frame, store, tuning_seeds)
     picked, failed = {}, {}
     for variant in claim.variants:
         runs = runs_for(frame, claim.id, variant, profile)
         failed[variant] = list(runs.loc[record.with_status(runs, record.FAILED), "run_id"]) if not runs.empty else []
         picked[variant] = _completed(runs, tuning.get(variant))
+        if seeds is not None and not picked[variant].empty:
+            picked[variant] = picked[variant][record.tags(picked[variant], Tag.SEED).astype(int) < seeds]
     results = []
     for m in claim.measure:
         if m.kind == "ensemble":
@@ -167,15 +193,32 @@ def analyse_claim(claim: Claim, profile: str, frame: pd.DataFrame, store: RunSto
         verdict = decide(effects, m.expect, smallest, scientific, m.additive(paper))
         results.append(MeasureResult(claim, m, profile, rows, display, verdict, p_value(effects), paper=paper,
                                      tuning=tuning, datasets=datasets,
-                                     failed_runs=failed[m.treatment] + failed[m.baseline]))
+                                     failed_runs=failed[m.treatment] + failed[m.baseline], planned_seeds=seeds))
     return results
+
+
+def _all_seeds_in(r: MeasureResult) -> bool:
+    """Whether every registered seed has its completed pair (an ensemble: every group of members)."""
+    if r.planned_seeds is None:
+        return True
+    if r.measure.kind == "ensemble":
+        return len(r.rows) >= r.planned_seeds // (r.measure.members or 2)
+    return set(range(r.planned_seeds)) <= {row.seed for row in r.rows}
 
 
 def _correct(group: list[MeasureResult], name: str, alpha: float, size: int) -> None:
     """Holm's correction within one family of ``size`` members, and the verdicts that follow from it.
 
-    Members without results yet count with p = 1, so a verdict never depends on which runs exist.
+    Members without all their registered seeds get no verdict ("in progress") and, like members
+    without results, count with p = 1: a verdict comes only from the seeds planned, never from a
+    look at part of them, and never gets easier because another member has not finished.
     """
+    for r in group:
+        if not _all_seeds_in(r):
+            r.family, r.family_size = name, size
+            r.verdict = Verdict(IN_PROGRESS, f"{len({row.seed for row in r.rows})} of the {r.planned_seeds} "
+                                "registered seeds are in: no verdict until all are", r.verdict.paper)
+    group = [r for r in group if _all_seeds_in(r)]
     pvalues = [r.p for r in group] + [1.0] * (size - len(group))
     for r, adjusted in zip(group, holm(pvalues)):
         m = r.measure
@@ -190,17 +233,20 @@ def analyse_audit(claims: list[Claim], frame: pd.DataFrame, store: RunStore, pro
     """Every claim with runs in the store, per profile, corrected over a fixed family.
 
     With a pre-registered ``family``, only its profile is analysed, its members share one Holm
-    correction and every other measure is exploratory (shown, never with a verdict). Without one,
-    each claim's measures at a profile are their own family.
+    correction, every other measure is exploratory (shown, never with a verdict), and its tuning
+    seeds (not each profile's default) decide the rates, as they did when the audit ran. Without
+    one, each claim's measures at a profile are their own family.
     """
     if family is not None:
         profile = family.profile
+    tuning_seeds = family.tuning_seeds if family is not None else None
     results: list[MeasureResult] = []
     profiles = [profile] if profile else record.profiles(frame)
     for claim in claims:
+        seeds = family.registered_seeds(claim.id) if family is not None else None
         for prof in profiles:
             if prof in claim.profiles:
-                results += [r for r in analyse_claim(claim, prof, frame, store) if r.rows]
+                results += [r for r in analyse_claim(claim, prof, frame, store, tuning_seeds, seeds) if r.rows]
     if family is not None:
         members = [r for r in results if (r.claim.id, r.measure.id) in family]
         _correct(members, family.name, family.alpha, len(family.members))
@@ -215,3 +261,20 @@ def analyse_audit(claims: list[Claim], frame: pd.DataFrame, store: RunStore, pro
             if group:
                 _correct(group, f"{claim.id} at {prof} (not pre-registered)", ALPHA, len(claim.measure))
     return results
+
+
+def analyse_registered(claims: list[Claim], frame: pd.DataFrame, store: RunStore,
+                       families: list[Family]) -> list[MeasureResult]:
+    """Each registered profile under its audit's family, every other profile as without one.
+
+    What a store of several audits' evidence bundles (``results/``) needs: each audit's runs read
+    under its own registration, as ``audit findings`` reads them, so the report and the README agree.
+    The families must be at distinct profiles.
+    """
+    results: list[MeasureResult] = []
+    for family in families:
+        results += analyse_audit(claims, frame, store, family.profile, family)
+    if frame.empty:
+        return results
+    rest = frame[~record.tags(frame, Tag.PROFILE).isin([f.profile for f in families])]
+    return results + (analyse_audit(claims, rest, store) if not rest.empty else [])

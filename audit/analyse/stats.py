@@ -26,6 +26,7 @@ CONTRADICTED = "contradicted"
 NOT_SUPPORTED = "not supported"
 INCONCLUSIVE = "inconclusive"
 EXPLORATORY = "exploratory"
+IN_PROGRESS = "in progress"   # a registered comparison whose registered seeds are not all in yet
 LABELS = (SUPPORTED, NEGLIGIBLE, CONTRADICTED, NOT_SUPPORTED, INCONCLUSIVE, EXPLORATORY)
 
 ALPHA = 0.05

@@ -66,9 +66,10 @@ def report(out: str, claims_dir: str, only_claims: tuple[str, ...], profile: str
     from audit.report import build_report
 
     claims, profile, registration = _report_scope(claims_dir, only_claims, profile, audit_file)
+    families = _bundle_families(Path(evidence)) if evidence is not None and registration is None else None
     started = time.perf_counter()
     with _store(tracking_uri, evidence) as store:
-        path = build_report(claims, store, Path(out), profile, registration)
+        path = build_report(claims, store, Path(out), profile, registration, families)
     console.print(f"wrote {path} in {time.perf_counter() - started:.1f}s")
     if open_browser:
         import webbrowser
@@ -88,6 +89,19 @@ def show(config_hash: str, tracking_uri: str | None) -> None:
     from audit.track import Tracker
 
     click.echo(config_json(config_by_hash(Tracker(tracking_uri), config_hash)))
+
+
+def _bundle_families(root: Path) -> list[Any]:
+    """The pre-registered families of the bundles under ``root``, so each is read as its audit's."""
+    from audit.evidence import BundleError, bundles_by_audit, registration_of
+
+    families = [registration_of(audit_file, bundles).family
+                for audit_file, bundles in bundles_by_audit(root).items() if audit_file is not None]
+    profiles = [f.profile for f in families]
+    for name, prof in ((f.name, f.profile) for f in families if profiles.count(f.profile) > 1):
+        raise BundleError(f"{root}: two pre-registered audits at profile {prof} ({name} and another): "
+                          "report each with --audit")
+    return families
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import jinja2
 import pandas as pd
 
 from audit import record
-from audit.analyse.measure import MeasureResult, RunStore, analyse_audit
+from audit.analyse.measure import Family, MeasureResult, RunStore, analyse_audit, analyse_registered
 from audit.record import Tag
 from audit.report import figures
 from audit.report.appendix import probe_appendix, registration_view, tuning_appendix
@@ -110,17 +110,24 @@ def render(context: dict[str, Any]) -> str:
 
 
 def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | None = None,
-                 registration: Any = None) -> Path:
+                 registration: Any = None, families: list[Family] | None = None) -> Path:
     """Read the store once, analyse, draw and write one self-contained HTML file; return its path.
 
     ``registration`` (audit.registration.Registration): the report is that pre-registered audit's.
+    ``families``: without one, the registered audits whose runs the store holds (evidence bundles),
+    each read under its own family at its profile.
     """
     if registration is not None:
         profile = registration.spec.profile
     frame = select_runs(tracker.runs_frame(), claims, profile)
     store = ReportStore(tracker, frame)
     family = registration.family if registration is not None else None
-    results = analyse_audit(claims, frame, store, profile, family) if not frame.empty else []
+    if frame.empty:
+        results = []
+    elif family is None and families:
+        results = analyse_registered(claims, frame, store, families)
+    else:
+        results = analyse_audit(claims, frame, store, profile, family)
     tags = registration.tags if registration is not None else None
     sections = build_sections(claims, frame, results, store, tags)
     views = [m for s in sections for m in s["measures"]]
@@ -141,7 +148,9 @@ def build_report(claims: list[Claim], tracker: Store, out: Path, profile: str | 
         "any_comparable": any(s["spec"] is not None and s["spec"].comparable_with_paper for s in sections),
         "claims_without_runs": [c for c in claims if not any(s["claim"].id == c.id for s in sections)],
         "filter_profile": profile, "claim_ids": [c.id for c in claims],
-        "registration": registration_view(registration, frame), "tuning_appendix": tuning_appendix(results, frame),
+        "registration": registration_view(registration, frame),
+        "bundle_families": [] if registration is not None else [(f.name, f.profile) for f in families or []],
+        "tuning_appendix": tuning_appendix(results, frame),
         "probe_appendix": probe_appendix(frame),
     })
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 STYLES = ["-", "--", ":", "-."]
 BADGE_COLOURS = {"supported": "#2e7d32", "supported, but negligible": "#81a784", "exploratory": "#5c6bc0",
                  "contradicted": "#c62828", "not supported": "#6d4c41",
-                 "inconclusive": "#616161", "smoke only": "#ef6c00"}
+                 "inconclusive": "#616161", "in progress": "#90a4ae", "smoke only": "#ef6c00"}
 Curves = dict[str, list[tuple[int, pd.DataFrame]]]   # variant -> [(seed, history frame with 'step')]
 
 

@@ -144,7 +144,7 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
         "paper": "—" if paper is None else f"{paper:g}{unit}".replace("-", "−"),
         "mean": fmt(iv.mean) + unit, "ci": ci, "verdict": v.label, "badge": badge, "badge_class": slug(badge),
         "reason": v.reason, "sentence": sentence + ".", "size": size, "position": v.paper if spec.scientific else "—",
-        "seeds": len(r.rows), "p": fmt(r.p, 3), "adjusted_p": fmt(r.adjusted_p, 3),
+        "seeds": _seeds(r), "p": fmt(r.p, 3), "adjusted_p": fmt(r.adjusted_p, 3),
         "family": r.family, "family_size": r.family_size, "exploratory": r.exploratory,
         "censored": censored, "diverged": diverged,
         "datasets": ", ".join(r.datasets) or "—", "threshold": m.threshold, "scale": m.scale,
@@ -161,6 +161,12 @@ def measure_view(r: MeasureResult) -> dict[str, Any]:
         "forest": {"label": f"{r.claim.id}: {m.label or m.id} [{r.profile}]", "mean": iv.mean, "lo": iv.lo,
                    "hi": iv.hi, "paper": paper, "unit": unit_of(m), "badge": badge},
     }
+
+
+def _seeds(r: MeasureResult) -> int | str:
+    """Seeds in the effect; "k of n" while a registered comparison still waits for some."""
+    k = len(r.rows)
+    return f"{k} of {r.planned_seeds}" if r.planned_seeds and k < r.planned_seeds else k
 
 
 def missing_view(claim: Claim, m: Measure, profile: str) -> dict[str, Any]:
