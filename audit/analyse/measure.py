@@ -213,11 +213,11 @@ def _correct(group: list[MeasureResult], name: str, alpha: float, size: int) -> 
     without results, count with p = 1: a verdict comes only from the seeds planned, never from a
     look at part of them, and never gets easier because another member has not finished.
     """
-    for r in group:
-        if not _all_seeds_in(r):
-            r.family, r.family_size = name, size
-            r.verdict = Verdict(IN_PROGRESS, f"{len({row.seed for row in r.rows})} of the {r.planned_seeds} "
-                                "registered seeds are in: no verdict until all are", r.verdict.paper)
+    waiting = [r for r in group if not _all_seeds_in(r)]
+    for r in waiting:
+        r.family, r.family_size = name, size
+        r.verdict = Verdict(IN_PROGRESS, f"{len({row.seed for row in r.rows})} of the {r.planned_seeds} "
+                            "registered seeds are in: no verdict until all are", r.verdict.paper)
     group = [r for r in group if _all_seeds_in(r)]
     pvalues = [r.p for r in group] + [1.0] * (size - len(group))
     for r, adjusted in zip(group, holm(pvalues)):

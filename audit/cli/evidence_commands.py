@@ -98,9 +98,9 @@ def _bundle_families(root: Path) -> list[Any]:
     families = [registration_of(audit_file, bundles).family
                 for audit_file, bundles in bundles_by_audit(root).items() if audit_file is not None]
     profiles = [f.profile for f in families]
-    for name, prof in ((f.name, f.profile) for f in families if profiles.count(f.profile) > 1):
-        raise BundleError(f"{root}: two pre-registered audits at profile {prof} ({name} and another): "
-                          "report each with --audit")
+    shared = sorted({p for p in profiles if profiles.count(p) > 1})
+    if shared:
+        raise BundleError(f"{root}: two pre-registered audits at profile {shared[0]}: report each with --audit")
     return families
 
 
