@@ -98,7 +98,7 @@ def collect(root: Path, claims_dir: Path) -> Findings:
     """The table and the scale panels of every bundle under ``root``, each audit over its own family."""
     rows: list[tuple[tuple, str]] = []
     results: list[MeasureResult] = []
-    order = {c.id: i for i, c in enumerate(load_claims([claims_dir]))}   # one claim order across bundles
+    order = {c.id: i for i, c in enumerate(sorted(load_claims([claims_dir]), key=lambda c: c.paper_order))}
     for audit_file, bundles in bundles_by_audit(root).items():
         registration = registration_of(audit_file, bundles) if audit_file is not None else None
         wanted = {c for b in bundles for c in read_manifest(b)["selection"].get("claims", [])}

@@ -154,6 +154,12 @@ class Claim(_Strict):
     profiles: dict[str, Profile] = Field(min_length=1)
     notes: str = ""
 
+    @property
+    def paper_order(self) -> tuple[tuple[int, ...], bool, str]:
+        """Where the claim sits in the paper: by section number, a doubt after the claim it doubts."""
+        section = tuple(int(p) if p.isdigit() else 99 for p in self.paper.section.split("."))
+        return section, self.id.startswith("doubt_"), self.id
+
     @field_validator("variants")
     @classmethod
     def _some_variant(cls, v: dict[str, Overrides]) -> dict[str, Overrides]:

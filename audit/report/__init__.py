@@ -83,16 +83,11 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
     }
 
 
-def _paper_order(claim: Claim) -> tuple[int, ...]:
-    """Claims in the order the paper makes them (by section number)."""
-    return tuple(int(p) if p.isdigit() else 99 for p in claim.paper.section.split("."))
-
-
 def build_sections(claims: list[Claim], frame: pd.DataFrame, results: list[MeasureResult],
                    store: RunStore, registration_tags: set[str] | None = None) -> list[dict[str, Any]]:
     """One section per claim × profile that has runs, even when none of them finished."""
     sections = []
-    for claim in sorted(claims, key=_paper_order):
+    for claim in sorted(claims, key=lambda c: c.paper_order):
         runs = claim_runs(frame, claim.id)
         profiles = record.profiles(runs)
         for profile in sorted(profiles, key=lambda p: (PROFILE_ORDER.get(p, 9), p)):
