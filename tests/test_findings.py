@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from audit.analyse.measure import analyse_audit
 from audit.analyse.stats import IN_PROGRESS, SUPPORTED
 from audit.cli import main
-from audit.findings import END, START, progress_table
+from audit.findings import END, START, collect, progress_table
 from audit.registration import load_registration
 from audit.report.store import ReportStore
 from audit.report.views import measure_view, select_runs
@@ -57,6 +57,12 @@ def test_the_report_from_results_shows_the_readme_verdicts(tmp_path: Path, monke
                  (line.strip("|").split(" | ") for line in section.splitlines()
                   if line.startswith("| ") and line.count(" | ") == 6 and not line.startswith("| claim |"))]
     assert published and shown == [(c.strip(), p, m, s, v.strip()) for c, p, m, s, v in published]   # in one order
+
+
+def test_the_scale_figure_draws_the_claims_in_the_papers_order() -> None:
+    """Panels follow the tables: section 3.1 (ReLU) before 3.3 (LRN), not the files' alphabetical order."""
+    panels = collect(REPO / "results", REPO / "claims").panels
+    assert [p.claim for p in panels][:2] == ["relu", "lrn"]
 
 
 def test_progress_counts_a_registered_audits_runs_against_its_plan() -> None:

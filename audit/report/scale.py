@@ -37,8 +37,10 @@ class ScalePanel:
 
 
 def scale_panels(results: list[MeasureResult]) -> list[ScalePanel]:
-    """One panel per claim: its primary measure (the claim file's first) at every profile with a result."""
+    """One panel per claim, in the paper's order: its primary measure (the claim file's first) at every
+    profile with a result."""
     panels: dict[str, ScalePanel] = {}
+    order = {r.claim.id: r.claim.paper_order for r in results}
     for r in results:
         if r.measure.id != r.claim.measure[0].id:
             continue
@@ -48,7 +50,7 @@ def scale_panels(results: list[MeasureResult]) -> list[ScalePanel]:
         panel.points.append(ScalePoint(r.profile, iv.mean, iv.lo, iv.hi, r.paper, v["badge"]))
     for panel in panels.values():
         panel.points.sort(key=lambda p: (PROFILE_ORDER.get(p.profile, 9), p.profile))
-    return sorted(panels.values(), key=lambda p: p.claim)
+    return sorted(panels.values(), key=lambda p: order[p.claim])   # in the paper's order, as the tables
 
 
 def _draw(ax: plt.Axes, panel: ScalePanel, tiers: list[str]) -> None:
