@@ -32,7 +32,7 @@ from audit.evidence import (
 from audit.record import Tag
 from audit.report.scale import ScalePanel, effect_by_scale, scale_panels
 from audit.report.store import ReportStore
-from audit.report.views import PROFILE_ORDER, measure_view, select_runs
+from audit.report.views import PROFILE_ORDER, measure_views, select_runs
 from audit.sections import read_section, replace_section
 from audit.spec import Claim, load_claims
 
@@ -60,14 +60,19 @@ def _results(claims: list[Claim], store: Any, registration: Any) -> list[Measure
 
 
 def _rows(order: dict[str, int], results: list[MeasureResult]) -> list[tuple[tuple, str]]:
-    """(sort key, markdown row) per measure result; ``order``: claim id → its place in the table."""
-    rows = []
+    """(sort key, markdown row) per measure of every claim × profile with results, as the report lists
+    them: a measure with no paired seed yet gets its row too; ``order``: claim id → its place."""
+    groups: dict[tuple[str, str], list[MeasureResult]] = {}
     for r in results:
-        v = measure_view(r)
-        cells = [r.claim.id, r.profile, v["label"], str(v["seeds"]), f"{v['mean']} {v['ci']}", v["badge"], v["paper"]]
-        key = (order.get(r.claim.id, len(order)), r.claim.id, PROFILE_ORDER.get(r.profile, 9), r.profile,
-               [m.id for m in r.claim.measure].index(r.measure.id))
-        rows.append((key, "| " + " | ".join(_cell(c) for c in cells) + " |"))
+        groups.setdefault((r.claim.id, r.profile), []).append(r)
+    rows = []
+    for (claim_id, profile), group in groups.items():
+        claim = group[0].claim
+        for place, v in enumerate(measure_views(claim, profile, group)):
+            effect = f"{v['mean']} {v['ci']}".strip()
+            cells = [claim_id, profile, v["label"], str(v["seeds"]), effect, v["badge"], v["paper"]]
+            key = (order.get(claim_id, len(order)), claim_id, PROFILE_ORDER.get(profile, 9), profile, place)
+            rows.append((key, "| " + " | ".join(_cell(c) for c in cells) + " |"))
     return rows
 
 

@@ -31,8 +31,7 @@ from audit.report.views import (
     PROFILE_ORDER,
     claim_runs,
     comparability,
-    measure_view,
-    missing_view,
+    measure_views,
     provenance,
     run_rows,
     select_runs,
@@ -55,14 +54,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _measures(claim: Claim, profile: str, results: list[MeasureResult]) -> list[dict[str, Any]]:
-    """Every measure of the claim in its file's order; one without paired seeds says so."""
-    if not results:
-        return []
-    done = {r.measure.id: measure_view(r) for r in results}
-    return [done.get(m.id) or missing_view(claim, m, profile) for m in claim.measure]
-
-
 def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[MeasureResult],
              store: RunStore, registration_tags: set[str] | None) -> dict[str, Any]:
     """Everything one claim at one profile shows: measures, runs of every status, figures."""
@@ -71,7 +62,7 @@ def _section(claim: Claim, profile: str, runs: pd.DataFrame, results: list[Measu
     return {
         "anchor": f"claim-{claim.id}-{profile}", "claim": claim, "profile": profile, "spec": spec,
         "scientific": spec is not None and spec.scientific, "comparable": comparability(claim, profile),
-        "measures": _measures(claim, profile, results), "ran": what_was_run(claim, profile, runs),
+        "measures": measure_views(claim, profile, results), "ran": what_was_run(claim, profile, runs),
         "runs": run_rows(claim, runs, results, registration_tags, spec.tune_param if spec else "train.lr"),
         "tuned_param": (spec.tune_param if spec else "train.lr").removeprefix("train.").replace("_", " "),
         "figures": section_figures(claim, runs, results, store),

@@ -186,6 +186,17 @@ def missing_view(claim: Claim, m: Measure, profile: str) -> dict[str, Any]:
             "treatment": m.treatment, "baseline": m.baseline, "failed": [], "forest": None}
 
 
+def measure_views(claim: Claim, profile: str, results: list[MeasureResult]) -> list[dict[str, Any]]:
+    """Every measure of the claim in its file's order; one without paired seeds says so.
+
+    The report and the README's findings table both list these, so the two always show the same rows.
+    """
+    if not results:
+        return []
+    done = {r.measure.id: measure_view(r) for r in results}
+    return [done.get(m.id) or missing_view(claim, m, profile) for m in claim.measure]
+
+
 def _overrides(claim: Claim, profile: str, variant: str) -> str:
     """A variant's changes to the claim's profile, as key=value (empty: the unmodified net)."""
     layers = {**claim.variants[variant].as_dict()}
